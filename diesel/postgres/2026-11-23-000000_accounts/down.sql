@@ -1,0 +1,2 @@
+DROP TABLE access_keys;
+DROP TABLE accounts;

@@ -1,0 +1,200 @@
+//! Typed reads of an action's parameters. Every read marks its keys, so that whatever no
+//! read asked for is answered with `UnknownParameter`, as EC2 does.
+
+use super::error::ApiError;
+use crate::engine::filter::Filter;
+
+pub struct Params {
+    pairs: Vec<(String, String)>,
+    used: Vec<bool>,
+}
+
+impl Params {
+    pub fn new(pairs: Vec<(String, String)>) -> Params {
+        let used = vec![false; pairs.len()];
+        Params { pairs, used }
+    }
+
+    /// The value of `name`, if sent; the first wins if sent twice.
+    pub fn string(&mut self, name: &str) -> Option<String> {
+        let mut found = None;
+        for (i, (key, value)) in self.pairs.iter().enumerate() {
+            if key == name {
+                self.used[i] = true;
+                if found.is_none() {
+                    found = Some(value.clone());
+                }
+            }
+        }
+        found
+    }
+
+    pub fn required(&mut self, name: &str) -> Result<String, ApiError> {
+        self.string(name)
+            .ok_or_else(|| ApiError::MissingParameter(name.to_owned()))
+    }
+
+    /// `true` or `false`, in any case.
+    pub fn bool(&mut self, name: &str) -> Result<Option<bool>, ApiError> {
+        match self.string(name) {
+            None => Ok(None),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(Some(true)),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(Some(false)),
+            Some(v) => Err(ApiError::InvalidParameterValue(format!(
+                "Invalid value '{v}' for {name}. Expected a boolean: 'true' or 'false'."
+            ))),
+        }
+    }
+
+    pub fn int(&mut self, name: &str) -> Result<Option<i64>, ApiError> {
+        match self.string(name) {
+            None => Ok(None),
+            Some(v) => v.trim().parse().map(Some).map_err(|_| {
+                ApiError::InvalidParameterValue(format!(
+                    "Invalid value '{v}' for {name}. Expected an integer."
+                ))
+            }),
+        }
+    }
+
+    /// `Name.1`, `Name.2`, ... in index order.
+    pub fn list(&mut self, name: &str) -> Vec<String> {
+        let mut items: Vec<(u32, String)> = Vec::new();
+        for (i, (key, value)) in self.pairs.iter().enumerate() {
+            if let Some(index) = key
+                .strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix('.'))
+                .and_then(|n| n.parse::<u32>().ok())
+            {
+                self.used[i] = true;
+                items.push((index, value.clone()));
+            }
+        }
+        items.sort_by_key(|(index, _)| *index);
+        items.into_iter().map(|(_, value)| value).collect()
+    }
+
+    /// `Filter.N.Name` with `Filter.N.Value.M`, in index order.
+    pub fn filters(&mut self) -> Result<Vec<Filter>, ApiError> {
+        let mut names: Vec<(u32, String)> = Vec::new();
+        let mut values: Vec<(u32, u32, String)> = Vec::new();
+        for (i, (key, value)) in self.pairs.iter().enumerate() {
+            let Some(rest) = key.strip_prefix("Filter.") else {
+                continue;
+            };
+            let Some((n, field)) = rest.split_once('.') else {
+                continue;
+            };
+            let Ok(n) = n.parse::<u32>() else { continue };
+            if field == "Name" {
+                self.used[i] = true;
+                names.push((n, value.clone()));
+            } else if let Some(m) = field
+                .strip_prefix("Value.")
+                .and_then(|m| m.parse::<u32>().ok())
+            {
+                self.used[i] = true;
+                values.push((n, m, value.clone()));
+            }
+        }
+        names.sort_by_key(|(n, _)| *n);
+        values.sort_by_key(|(n, m, _)| (*n, *m));
+        if let Some((n, _, _)) = values.iter().find(|(n, _, _)| !names.iter().any(|(k, _)| k == n)) {
+            return Err(ApiError::MissingParameter(format!("Filter.{n}.Name")));
+        }
+        Ok(names
+            .into_iter()
+            .map(|(n, name)| Filter {
+                name,
+                values: values
+                    .iter()
+                    .filter(|(k, _, _)| *k == n)
+                    .map(|(_, _, v)| v.clone())
+                    .collect(),
+            })
+            .collect())
+    }
+
+    /// `DryRun`, false unless sent as true.
+    pub fn dry_run(&mut self) -> Result<bool, ApiError> {
+        Ok(self.bool("DryRun")?.unwrap_or(false))
+    }
+
+    /// Fails on the first parameter no read asked for.
+    pub fn finish(self) -> Result<(), ApiError> {
+        match self.used.iter().position(|used| !used) {
+            Some(i) => {
+                let key = &self.pairs[i].0;
+                Err(ApiError::UnknownParameter(key.clone()))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params::new(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn lists_are_ordered_by_index_not_by_arrival() {
+        let mut p = params(&[("RegionName.2", "b"), ("RegionName.10", "c"), ("RegionName.1", "a")]);
+        assert_eq!(p.list("RegionName"), vec!["a", "b", "c"]);
+        assert!(p.finish().is_ok());
+    }
+
+    #[test]
+    fn filters_group_values_under_their_name() {
+        let mut p = params(&[
+            ("Filter.2.Name", "state"),
+            ("Filter.1.Value.2", "b*"),
+            ("Filter.1.Name", "zone-name"),
+            ("Filter.1.Value.1", "a"),
+            ("Filter.2.Value.1", "available"),
+        ]);
+        assert_eq!(
+            p.filters().unwrap(),
+            vec![
+                Filter { name: "zone-name".into(), values: vec!["a".into(), "b*".into()] },
+                Filter { name: "state".into(), values: vec!["available".into()] },
+            ]
+        );
+        assert!(p.finish().is_ok());
+    }
+
+    #[test]
+    fn a_filter_value_without_a_name_is_missing_its_name() {
+        let mut p = params(&[("Filter.3.Value.1", "x")]);
+        assert!(matches!(p.filters(), Err(ApiError::MissingParameter(n)) if n == "Filter.3.Name"));
+    }
+
+    #[test]
+    fn whatever_is_not_read_is_unknown() {
+        let mut p = params(&[("DryRun", "false"), ("Bogus", "1"), ("Filter.1.Foo", "x")]);
+        assert_eq!(p.dry_run().unwrap(), false);
+        p.filters().unwrap();
+        assert!(matches!(p.finish(), Err(ApiError::UnknownParameter(k)) if k == "Bogus"));
+    }
+
+    #[test]
+    fn typed_values_are_checked() {
+        let mut p = params(&[("DryRun", "TRUE"), ("AllRegions", "yes"), ("MaxResults", "x")]);
+        assert_eq!(p.bool("DryRun").unwrap(), Some(true));
+        assert_eq!(
+            p.bool("AllRegions").unwrap_err().message(),
+            "Invalid value 'yes' for AllRegions. Expected a boolean: 'true' or 'false'."
+        );
+        assert_eq!(p.int("MaxResults").unwrap_err().code(), "InvalidParameterValue");
+        assert_eq!(p.int("Absent").unwrap(), None);
+        assert_eq!(p.required("ImageId").unwrap_err().message(), "The request must contain the parameter ImageId");
+    }
+}

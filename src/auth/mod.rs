@@ -1,0 +1,3 @@
+//! Who is calling: AWS Signature Version 4, checked against the gateway's stored credentials.
+
+pub mod sigv4;

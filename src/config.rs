@@ -1,0 +1,220 @@
+//! Configuration: defaults, then a TOML file, then environment variables and flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::engine::regions::zone_id;
+use crate::engine::{Settings, ZoneSetting};
+use crate::store::DatabaseUrl;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8773";
+pub const DEFAULT_REGION: &str = "us-east-1";
+pub const DEFAULT_DATA_DIR: &str = "data";
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
+pub const DEFAULT_MAX_INSTANCES: u32 = 20;
+
+/// The TOML file; every key optional.
+#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub database: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub region: Option<String>,
+    pub zones: Option<Vec<ZoneEntry>>,
+    pub endpoint_host: Option<String>,
+    pub max_body_bytes: Option<usize>,
+    pub max_instances: Option<u32>,
+}
+
+/// A zone in the file: a name, or a name with its zone id.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum ZoneEntry {
+    Name(String),
+    Full { name: String, id: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("listen address {0:?} is not HOST:PORT")]
+    Listen(String),
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+}
+
+/// What the command line and the environment say; these win over the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub database: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub region: Option<String>,
+    pub zones: Option<Vec<String>>,
+    pub endpoint_host: Option<String>,
+}
+
+/// Everything resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database: DatabaseUrl,
+    pub data_dir: PathBuf,
+    pub region: String,
+    pub zones: Vec<ZoneSetting>,
+    pub endpoint_host: Option<String>,
+    pub max_body_bytes: usize,
+    pub max_instances: u32,
+}
+
+impl Config {
+    pub fn resolve(file: FileConfig, flags: Overrides) -> Result<Config, ConfigError> {
+        let listen_text = flags
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = listen_text
+            .parse()
+            .map_err(|_| ConfigError::Listen(listen_text.clone()))?;
+        let data_dir = flags
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let database = match flags.database.or(file.database) {
+            Some(url) => DatabaseUrl::parse(&url),
+            None => DatabaseUrl::Sqlite(data_dir.join("ec2gw.sqlite")),
+        };
+        let region = flags
+            .region
+            .or(file.region)
+            .unwrap_or_else(|| DEFAULT_REGION.to_owned());
+        let entries: Vec<ZoneEntry> = match (flags.zones, file.zones) {
+            (Some(names), _) => names.into_iter().map(ZoneEntry::Name).collect(),
+            (None, Some(entries)) => entries,
+            (None, None) => ["a", "b", "c"]
+                .iter()
+                .map(|suffix| ZoneEntry::Name(format!("{region}{suffix}")))
+                .collect(),
+        };
+        let zones = entries
+            .into_iter()
+            .enumerate()
+            .map(|(i, entry)| match entry {
+                ZoneEntry::Name(name) => ZoneSetting {
+                    id: zone_id(&region, i + 1),
+                    name,
+                },
+                ZoneEntry::Full { name, id } => ZoneSetting { name, id },
+            })
+            .collect();
+        Ok(Config {
+            listen,
+            database,
+            data_dir,
+            zones,
+            endpoint_host: flags.endpoint_host.or(file.endpoint_host),
+            max_body_bytes: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            max_instances: file.max_instances.unwrap_or(DEFAULT_MAX_INSTANCES),
+            region,
+        })
+    }
+
+    /// The engine's settings, once the listening address is known.
+    pub fn settings(&self, bound: SocketAddr) -> Settings {
+        Settings {
+            region: self.region.clone(),
+            endpoint_host: self
+                .endpoint_host
+                .clone()
+                .unwrap_or_else(|| reachable(bound).to_string()),
+            zones: self.zones.clone(),
+            max_instances: self.max_instances,
+        }
+    }
+}
+
+/// The address a local client can reach: a wildcard listen address becomes loopback.
+pub fn reachable(bound: SocketAddr) -> SocketAddr {
+    let mut addr = bound;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    addr
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_nothing() {
+        let config = Config::resolve(FileConfig::default(), Overrides::default()).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8773");
+        assert_eq!(config.database, DatabaseUrl::Sqlite("data/ec2gw.sqlite".into()));
+        assert_eq!(
+            config.zones,
+            vec![
+                ZoneSetting { name: "us-east-1a".into(), id: "use1-az1".into() },
+                ZoneSetting { name: "us-east-1b".into(), id: "use1-az2".into() },
+                ZoneSetting { name: "us-east-1c".into(), id: "use1-az3".into() },
+            ]
+        );
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            listen = "0.0.0.0:9000"
+            region = "eu-central-1"
+            data_dir = "/srv/ec2gw"
+            zones = ["eu-central-1a", { name = "eu-central-1z", id = "euc1-az9" }]
+            max_instances = 64
+            "#,
+        )
+        .unwrap();
+        let flags = Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            ..Overrides::default()
+        };
+        let config = Config::resolve(file, flags).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:0");
+        assert_eq!(config.database, DatabaseUrl::Sqlite("/srv/ec2gw/ec2gw.sqlite".into()));
+        assert_eq!(config.zones[0].id, "euc1-az1");
+        assert_eq!(config.zones[1].id, "euc1-az9");
+        assert_eq!(config.max_instances, 64);
+        let settings = config.settings("0.0.0.0:9000".parse().unwrap());
+        assert_eq!(settings.endpoint_host, "127.0.0.1:9000");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err());
+    }
+}

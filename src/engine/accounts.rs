@@ -1,0 +1,229 @@
+//! Accounts and access keys: created by the admin commands, looked up on every request.
+
+use rand::Rng;
+use zeroize::Zeroizing;
+
+use super::{timestamp_now, Engine, EngineError};
+use crate::store::accounts::{self as rows, AccessKeyRow, AccountRow};
+use crate::store::{DbConnection, Store};
+
+/// A secret access key: never shown in Debug output, wiped from memory when dropped.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStatus {
+    Active,
+    Inactive,
+}
+
+impl KeyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "Active",
+            KeyStatus::Inactive => "Inactive",
+        }
+    }
+}
+
+/// An access key as the verifier and the admin commands see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKey {
+    pub access_key_id: String,
+    pub account_id: String,
+    pub secret: Secret,
+    pub status: KeyStatus,
+    pub created_at: String,
+}
+
+impl From<AccessKeyRow> for AccessKey {
+    fn from(row: AccessKeyRow) -> AccessKey {
+        AccessKey {
+            status: if row.status == "Active" {
+                KeyStatus::Active
+            } else {
+                KeyStatus::Inactive
+            },
+            access_key_id: row.access_key_id,
+            account_id: row.account_id,
+            secret: Secret(Zeroizing::new(row.secret_access_key)),
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub account_id: String,
+    pub created_at: String,
+}
+
+/// A 12-digit account id, as AWS's.
+pub fn new_account_id(rng: &mut impl Rng) -> String {
+    (0..12)
+        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+        .collect()
+}
+
+/// `AKIA` and 16 characters of base32's alphabet: 20 in all, as AWS's long-term keys.
+pub fn new_access_key_id(rng: &mut impl Rng) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut id = String::with_capacity(20);
+    id.push_str("AKIA");
+    id.extend((0..16).map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())])));
+    id
+}
+
+/// 40 characters of base64's alphabet, as AWS's secrets.
+pub fn new_secret(rng: &mut impl Rng) -> Secret {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    Secret(Zeroizing::new(
+        (0..40)
+            .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+            .collect(),
+    ))
+}
+
+fn create_account_with(conn: &mut DbConnection) -> Result<Account, EngineError> {
+    loop {
+        let row = AccountRow {
+            account_id: new_account_id(&mut rand::thread_rng()),
+            created_at: timestamp_now(),
+        };
+        if rows::insert_account(conn, &row)? {
+            return Ok(Account {
+                account_id: row.account_id,
+                created_at: row.created_at,
+            });
+        }
+    }
+}
+
+fn create_key_with(conn: &mut DbConnection, account_id: &str) -> Result<AccessKey, EngineError> {
+    if !rows::account_exists(conn, account_id)? {
+        return Err(EngineError::NoSuchAccount(account_id.to_owned()));
+    }
+    loop {
+        let mut rng = rand::thread_rng();
+        let secret = new_secret(&mut rng);
+        let row = AccessKeyRow {
+            access_key_id: new_access_key_id(&mut rng),
+            account_id: account_id.to_owned(),
+            secret_access_key: secret.expose().to_owned(),
+            status: KeyStatus::Active.as_str().to_owned(),
+            created_at: timestamp_now(),
+        };
+        if rows::insert_key(conn, &row)? {
+            return Ok(row.into());
+        }
+    }
+}
+
+/// Blocking account administration, for the `admin` commands and start-up.
+pub struct Admin<'a> {
+    pub store: &'a Store,
+}
+
+impl Admin<'_> {
+    pub fn create_account(&self) -> Result<Account, EngineError> {
+        self.store.run_now(create_account_with)
+    }
+
+    pub fn list_accounts(&self) -> Result<Vec<Account>, EngineError> {
+        let rows = self
+            .store
+            .run_now::<_, EngineError>(|conn| Ok(rows::list_accounts(conn)?))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Account {
+                account_id: r.account_id,
+                created_at: r.created_at,
+            })
+            .collect())
+    }
+
+    pub fn create_key(&self, account_id: &str) -> Result<AccessKey, EngineError> {
+        self.store.run_now(|conn| create_key_with(conn, account_id))
+    }
+
+    pub fn list_keys(&self, account_id: Option<&str>) -> Result<Vec<AccessKey>, EngineError> {
+        let rows = self
+            .store
+            .run_now::<_, EngineError>(|conn| Ok(rows::list_keys(conn, account_id)?))?;
+        Ok(rows.into_iter().map(AccessKey::from).collect())
+    }
+
+    pub fn set_key_status(&self, access_key_id: &str, status: KeyStatus) -> Result<(), EngineError> {
+        let found = self
+            .store
+            .run_now::<_, EngineError>(|conn| {
+                Ok(rows::set_key_status(conn, access_key_id, status.as_str())?)
+            })?;
+        found
+            .then_some(())
+            .ok_or_else(|| EngineError::NoSuchAccessKey(access_key_id.to_owned()))
+    }
+
+    pub fn delete_key(&self, access_key_id: &str) -> Result<(), EngineError> {
+        let found = self
+            .store
+            .run_now::<_, EngineError>(|conn| Ok(rows::delete_key(conn, access_key_id)?))?;
+        found
+            .then_some(())
+            .ok_or_else(|| EngineError::NoSuchAccessKey(access_key_id.to_owned()))
+    }
+
+    /// On an empty database, creates a first account with one key, and returns the key.
+    pub fn ensure_default_account(&self) -> Result<Option<AccessKey>, EngineError> {
+        if self.store.run_now::<_, EngineError>(|c| Ok(rows::count_accounts(c)?))? > 0 {
+            return Ok(None);
+        }
+        let account = self.create_account()?;
+        self.create_key(&account.account_id).map(Some)
+    }
+}
+
+impl Engine {
+    /// The access key a request claims to be signed with; None if unknown.
+    pub async fn find_access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>, EngineError> {
+        let id = access_key_id.to_owned();
+        let row = self
+            .store
+            .run::<_, EngineError, _>(move |conn| Ok(rows::find_key(conn, &id)?))
+            .await?;
+        Ok(row.map(AccessKey::from))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_shaped_like_aws() {
+        let mut rng = rand::thread_rng();
+        let account = new_account_id(&mut rng);
+        assert_eq!(account.len(), 12);
+        assert!(account.bytes().all(|b| b.is_ascii_digit()));
+        let key = new_access_key_id(&mut rng);
+        assert_eq!(key.len(), 20);
+        assert!(key.starts_with("AKIA"));
+        assert!(key.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)));
+        let secret = new_secret(&mut rng);
+        assert_eq!(secret.expose().len(), 40);
+        assert_eq!(format!("{secret:?}"), "Secret(<redacted>)");
+        assert_ne!(new_access_key_id(&mut rng), key);
+    }
+}

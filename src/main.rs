@@ -1,0 +1,318 @@
+//! The `ec2gw` command: `serve` runs the gateway, `admin` manages accounts and keys.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use ec2gw::config::{self, Config, FileConfig, Overrides};
+use ec2gw::engine::accounts::{AccessKey, Admin, KeyStatus};
+use ec2gw::engine::Engine;
+use ec2gw::server::{self, Gateway};
+use ec2gw::store::Store;
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(name = "ec2gw", version, about = "An EC2-compatible API gateway for KVM hosts")]
+struct Cli {
+    /// A TOML configuration file.
+    #[arg(long, env = "EC2GW_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// sqlite:///PATH (default DATA_DIR/ec2gw.sqlite) or postgres://USER:PASS@HOST/DB.
+    #[arg(long, env = "EC2GW_DATABASE_URL", global = true)]
+    database: Option<String>,
+    /// Where the gateway keeps its files (default ./data).
+    #[arg(long, env = "EC2GW_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve(ServeArgs),
+    /// Manage accounts and access keys.
+    Admin {
+        /// Print JSON, shaped like `aws iam` output.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// HOST:PORT to listen on (default 127.0.0.1:8773).
+    #[arg(long, env = "EC2GW_LISTEN")]
+    listen: Option<String>,
+    /// The region this gateway serves (default us-east-1).
+    #[arg(long, env = "EC2GW_REGION")]
+    region: Option<String>,
+    /// Comma-separated availability zone names (default REGIONa,REGIONb,REGIONc).
+    #[arg(long, env = "EC2GW_ZONES", value_delimiter = ',')]
+    zones: Option<Vec<String>>,
+    /// HOST[:PORT] to show as the region's endpoint (default the listening address).
+    #[arg(long, env = "EC2GW_ENDPOINT_HOST")]
+    endpoint_host: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Accounts: create, list.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Access keys: create, list, enable, disable, delete.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account with a new 12-digit id.
+    Create,
+    /// List accounts.
+    List,
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create an access key for an account; the secret is printed once.
+    Create {
+        #[arg(long)]
+        account: String,
+    },
+    /// List access keys (never their secrets).
+    List {
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Make a key unusable until enabled again.
+    Disable { access_key_id: String },
+    /// Make a disabled key usable again.
+    Enable { access_key_id: String },
+    /// Delete a key for good.
+    Delete { access_key_id: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(ref args) => serve(&cli, args),
+        Command::Admin { json, ref command } => admin(&cli, json, command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("ec2gw: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn resolve(cli: &Cli, serve: Option<&ServeArgs>) -> Result<Config, String> {
+    let file = match &cli.config {
+        Some(path) => FileConfig::load(path).map_err(|e| e.to_string())?,
+        None => FileConfig::default(),
+    };
+    let overrides = Overrides {
+        database: cli.database.clone(),
+        data_dir: cli.data_dir.clone(),
+        listen: serve.and_then(|s| s.listen.clone()),
+        region: serve.and_then(|s| s.region.clone()),
+        zones: serve.and_then(|s| s.zones.clone()),
+        endpoint_host: serve.and_then(|s| s.endpoint_host.clone()),
+    };
+    Config::resolve(file, overrides).map_err(|e| e.to_string())
+}
+
+fn open_store(config: &Config) -> Result<Store, String> {
+    Store::open(&config.database)
+        .map_err(|e| format!("{}: {e}", config.database.redacted()))
+}
+
+fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), String> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("EC2GW_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let config = resolve(cli, Some(args))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+    let store = open_store(&config)?;
+    let created = Admin { store: &store }
+        .ensure_default_account()
+        .map_err(|e| e.to_string())?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| format!("cannot read the listening address: {e}"))?;
+        let endpoint = format!("http://{}", config::reachable(bound));
+        let settings = config.settings(bound);
+        println!(
+            "ec2gw {}: region {}, database {}",
+            env!("CARGO_PKG_VERSION"),
+            settings.region,
+            config.database.redacted()
+        );
+        if let Some(key) = created {
+            print_first_key(&key, &settings.region, &endpoint);
+        }
+        println!("Endpoint: {endpoint}");
+        let gateway = Arc::new(Gateway {
+            engine: Engine::new(store, settings),
+            max_body_bytes: config.max_body_bytes,
+        });
+        server::serve(listener, gateway, shutdown_signal())
+            .await
+            .map_err(|e| format!("server: {e}"))
+    })
+}
+
+fn print_first_key(key: &AccessKey, region: &str, endpoint: &str) {
+    println!(
+        "Created account {} and access key {} (the secret is shown only this once).",
+        key.account_id, key.access_key_id
+    );
+    println!("Paste this to point the AWS CLI at this gateway:");
+    println!("  aws configure set aws_access_key_id {}", key.access_key_id);
+    println!("  aws configure set aws_secret_access_key {}", key.secret.expose());
+    println!("  aws configure set region {region}");
+    println!("  aws configure set endpoint_url {endpoint}");
+    println!("or, for boto3 and other SDKs:");
+    println!(
+        "  export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_DEFAULT_REGION={region} AWS_ENDPOINT_URL_EC2={endpoint}",
+        key.access_key_id,
+        key.secret.expose()
+    );
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch SIGTERM; only SIGINT stops the gateway");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {},
+            _ = terminate.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+fn admin(cli: &Cli, json: bool, command: &AdminCommand) -> Result<(), String> {
+    let config = resolve(cli, None)?;
+    let store = open_store(&config)?;
+    let admin = Admin { store: &store };
+    let err = |e: ec2gw::engine::EngineError| e.to_string();
+    match command {
+        AdminCommand::Account(AccountCommand::Create) => {
+            let account = admin.create_account().map_err(err)?;
+            if json {
+                print_json(&json!({ "AccountId": account.account_id }));
+            } else {
+                println!("{}", account.account_id);
+            }
+        }
+        AdminCommand::Account(AccountCommand::List) => {
+            let accounts = admin.list_accounts().map_err(err)?;
+            if json {
+                let list: Vec<_> = accounts
+                    .iter()
+                    .map(|a| json!({ "AccountId": a.account_id, "CreateDate": a.created_at }))
+                    .collect();
+                print_json(&json!({ "Accounts": list }));
+            } else {
+                for a in accounts {
+                    println!("{}\t{}", a.account_id, a.created_at);
+                }
+            }
+        }
+        AdminCommand::Key(KeyCommand::Create { account }) => {
+            let key = admin.create_key(account).map_err(err)?;
+            if json {
+                print_json(&json!({ "AccessKey": {
+                    "AccessKeyId": key.access_key_id,
+                    "SecretAccessKey": key.secret.expose(),
+                    "Status": key.status.as_str(),
+                    "CreateDate": key.created_at,
+                    "AccountId": key.account_id,
+                }}));
+            } else {
+                println!("AccessKeyId:     {}", key.access_key_id);
+                println!("SecretAccessKey: {}", key.secret.expose());
+                println!("AccountId:       {}", key.account_id);
+            }
+        }
+        AdminCommand::Key(KeyCommand::List { account }) => {
+            let keys = admin.list_keys(account.as_deref()).map_err(err)?;
+            if json {
+                let list: Vec<_> = keys
+                    .iter()
+                    .map(|k| {
+                        json!({
+                            "AccessKeyId": k.access_key_id,
+                            "Status": k.status.as_str(),
+                            "CreateDate": k.created_at,
+                            "AccountId": k.account_id,
+                        })
+                    })
+                    .collect();
+                print_json(&json!({ "AccessKeyMetadata": list }));
+            } else {
+                for k in keys {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        k.access_key_id,
+                        k.account_id,
+                        k.status.as_str(),
+                        k.created_at
+                    );
+                }
+            }
+        }
+        AdminCommand::Key(KeyCommand::Disable { access_key_id }) => {
+            admin
+                .set_key_status(access_key_id, KeyStatus::Inactive)
+                .map_err(err)?;
+        }
+        AdminCommand::Key(KeyCommand::Enable { access_key_id }) => {
+            admin
+                .set_key_status(access_key_id, KeyStatus::Active)
+                .map_err(err)?;
+        }
+        AdminCommand::Key(KeyCommand::Delete { access_key_id }) => {
+            admin.delete_key(access_key_id).map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+fn print_json(value: &serde_json::Value) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("ec2gw: cannot print JSON: {e}"),
+    }
+}

@@ -1,0 +1,199 @@
+//! The HTTP front: one place for limits, request ids, signature checks, logging and shutdown.
+//! Everything EC2-specific happens in `api`; everything here is the same for every action.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::api::{self, Action, ApiError, Principal};
+use crate::auth::sigv4::{self, AuthError, Expected, SignedRequest};
+use crate::engine::accounts::KeyStatus;
+use crate::engine::Engine;
+use crate::protocol::query::{self, Plus};
+use crate::protocol::xml;
+
+/// How long in-flight requests may take to finish once shutdown begins.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What every request needs; shared by all connections.
+pub struct Gateway {
+    pub engine: Engine,
+    pub max_body_bytes: usize,
+}
+
+/// What a request was, for the log line, as far as it got.
+#[derive(Default)]
+struct Trace {
+    action: Option<String>,
+    account: Option<String>,
+}
+
+/// Serves connections until `shutdown` completes, then lets in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, do not spin or die.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let gateway = gateway.clone();
+        let service = service_fn(move |req| handle(gateway.clone(), peer, req));
+        let connection = http1::Builder::new()
+            .keep_alive(true)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: waiting for in-flight requests");
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("in-flight requests did not finish in {DRAIN_TIMEOUT:?}");
+    }
+    Ok(())
+}
+
+async fn handle(
+    gateway: Arc<Gateway>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let mut trace = Trace::default();
+    let (status, body, code) = match process(&gateway, req, &request_id, &mut trace).await {
+        Ok(xml) => (StatusCode::OK, xml, None),
+        Err(e) => {
+            if let ApiError::Internal(_) | ApiError::Engine(crate::engine::EngineError::Store(_)) = e {
+                tracing::error!(request_id, error = %e, "request failed");
+            }
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (status, xml::render_error(e.code(), &e.message(), &request_id), Some(e.code()))
+        }
+    };
+    tracing::info!(
+        request_id,
+        %peer,
+        action = trace.action.as_deref().unwrap_or("-"),
+        account = trace.account.as_deref().unwrap_or("-"),
+        status = status.as_u16(),
+        code = code.unwrap_or("-"),
+        latency_us = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/xml;charset=UTF-8"),
+    );
+    if let Ok(id) = HeaderValue::from_str(&request_id) {
+        headers.insert("x-amzn-requestid", id);
+    }
+    headers.insert(http::header::SERVER, HeaderValue::from_static("ec2gw"));
+    Ok(response)
+}
+
+async fn process(
+    gateway: &Gateway,
+    req: Request<Incoming>,
+    request_id: &str,
+    trace: &mut Trace,
+) -> Result<String, ApiError> {
+    let (parts, body) = req.into_parts();
+    if parts.method != Method::GET && parts.method != Method::POST {
+        return Err(ApiError::MethodNotAllowed(parts.method.to_string()));
+    }
+    let limit = gateway.max_body_bytes;
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::RequestTooLarge(limit));
+    }
+    let body = Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|_| ApiError::RequestTooLarge(limit))?
+        .to_bytes();
+
+    let raw_query = parts.uri.query().unwrap_or("");
+    let mut pairs = query::parse_pairs(raw_query.as_bytes(), Plus::Literal)
+        .map_err(|e| ApiError::MalformedQueryString(e.to_string()))?;
+    if parts.method == Method::POST {
+        pairs.extend(
+            query::parse_pairs(&body, Plus::Space)
+                .map_err(|e| ApiError::MalformedQueryString(e.to_string()))?,
+        );
+    }
+    trace.action = pairs
+        .iter()
+        .find(|(k, _)| k == "Action")
+        .map(|(_, v)| v.clone());
+
+    let signed = SignedRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: raw_query,
+        headers: &parts.headers,
+        body: &body,
+    };
+    let principal = authenticate(&gateway.engine, &signed).await?;
+    trace.account = Some(principal.account_id.clone());
+
+    let action = Action::parse(pairs)?;
+    api::handle(&gateway.engine, &principal, &action, request_id).await
+}
+
+async fn authenticate(engine: &Engine, signed: &SignedRequest<'_>) -> Result<Principal, ApiError> {
+    let expected = Expected {
+        region: &engine.settings().region,
+        service: "ec2",
+    };
+    let claim = sigv4::parse(signed, expected, chrono::Utc::now())?;
+    let key = engine
+        .find_access_key(&claim.access_key_id)
+        .await?
+        .filter(|k| k.status == KeyStatus::Active)
+        .ok_or(AuthError::UnknownAccessKey)?;
+    sigv4::verify(signed, &claim, key.secret.expose())?;
+    Ok(Principal {
+        account_id: key.account_id,
+        access_key_id: key.access_key_id,
+    })
+}

@@ -1,0 +1,213 @@
+//! Persistence with Diesel: SQLite embedded by default, PostgreSQL when several gateways share
+//! one database. One code path serves both through [`DbConnection`], a Diesel MultiConnection.
+
+pub mod accounts;
+pub mod schema;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("diesel/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("diesel/postgres");
+
+/// One connection to either backend.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
+
+/// Where the database is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// `postgres://...` or `postgresql://...`; `sqlite://PATH` or a bare path for SQLite.
+    pub fn parse(url: &str) -> DatabaseUrl {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            DatabaseUrl::Postgres(url.to_owned())
+        } else {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            DatabaseUrl::Sqlite(PathBuf::from(path))
+        }
+    }
+
+    /// A form safe to print: a PostgreSQL password is masked.
+    pub fn redacted(&self) -> String {
+        match self {
+            DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+            DatabaseUrl::Postgres(url) => match (url.find("://"), url.rfind('@')) {
+                (Some(scheme_end), Some(at)) if at > scheme_end => {
+                    let userinfo = &url[scheme_end + 3..at];
+                    match userinfo.split_once(':') {
+                        Some((user, _)) => {
+                            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+                        }
+                        None => url.clone(),
+                    }
+                }
+                _ => url.clone(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened or reached.
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[from] diesel::ConnectionError),
+    /// No pooled connection became free in time.
+    #[error("database pool: {0}")]
+    Pool(#[from] r2d2::Error),
+    /// A query failed.
+    #[error("database query: {0}")]
+    Query(#[from] diesel::result::Error),
+    /// A schema migration failed at start-up.
+    #[error("database migration: {0}")]
+    Migration(String),
+    /// The blocking task running a query was cancelled or panicked.
+    #[error("database task: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Opens connections for the pool, each set up the same way.
+#[derive(Debug)]
+struct Manager {
+    url: DatabaseUrl,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = StoreError;
+
+    fn connect(&self) -> Result<DbConnection, StoreError> {
+        match &self.url {
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+                // WAL lets readers run beside the writer; busy_timeout makes writers queue
+                // rather than fail; NORMAL sync in WAL mode loses nothing when the process dies.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                )?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            DatabaseUrl::Postgres(url) => Ok(DbConnection::Postgres(PgConnection::establish(url)?)),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), StoreError> {
+        Ok(conn.batch_execute("SELECT 1")?)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+/// A pool of connections; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: r2d2::Pool<Manager>,
+}
+
+impl Store {
+    /// Opens the database, creating a SQLite file's folder if needed, and applies migrations.
+    pub fn open(url: &DatabaseUrl) -> Result<Store, StoreError> {
+        if let DatabaseUrl::Sqlite(path) = url {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Migration(format!("cannot create {}: {e}", parent.display()))
+                })?;
+            }
+        }
+        let size = match url {
+            DatabaseUrl::Sqlite(_) => 8,
+            DatabaseUrl::Postgres(_) => 16,
+        };
+        let pool = r2d2::Pool::builder()
+            .max_size(size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(10))
+            .build(Manager { url: url.clone() })?;
+        let mut conn = pool.get()?;
+        migrate(&mut conn)?;
+        Ok(Store { pool })
+    }
+
+    /// Runs blocking database work on tokio's blocking pool.
+    pub async fn run<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(StoreError::from)?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(StoreError::from)?
+    }
+
+    /// Runs database work on this thread, for start-up and the admin commands.
+    pub fn run_now<T, E: From<StoreError>>(
+        &self,
+        work: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut conn = self.pool.get().map_err(StoreError::from)?;
+        work(&mut conn)
+    }
+}
+
+fn migrate(conn: &mut DbConnection) -> Result<(), StoreError> {
+    let applied = match conn {
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+        DbConnection::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ()),
+    };
+    applied.map_err(|e| StoreError::Migration(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_database_urls() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/ec2gw/db.sqlite"),
+            DatabaseUrl::Sqlite("/var/lib/ec2gw/db.sqlite".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("data/ec2gw.sqlite"),
+            DatabaseUrl::Sqlite("data/ec2gw.sqlite".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("postgresql://u:p@h/db"),
+            DatabaseUrl::Postgres("postgresql://u:p@h/db".into())
+        );
+    }
+
+    #[test]
+    fn never_prints_a_password() {
+        assert_eq!(
+            DatabaseUrl::parse("postgres://ec2gw:s3cret@127.0.0.1:5432/ec2gw").redacted(),
+            "postgres://ec2gw:***@127.0.0.1:5432/ec2gw"
+        );
+        assert_eq!(
+            DatabaseUrl::parse("postgres://127.0.0.1/ec2gw").redacted(),
+            "postgres://127.0.0.1/ec2gw"
+        );
+    }
+}
