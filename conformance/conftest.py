@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -28,7 +29,8 @@ from botocore.config import Config
 REPO = Path(__file__).resolve().parent.parent
 VENV_PYTHON = REPO / ".venv" / "bin" / "python"
 START_TIMEOUT = 30.0
-STDERR_TAIL_LINES = 60
+STDERR_TAIL_LINES = 30
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 # --------------------------------------------------------------------------- data
@@ -90,7 +92,7 @@ def tail(path: Path, lines: int) -> str:
         text = path.read_text(errors="replace")
     except FileNotFoundError:
         return ""
-    return "\n".join(text.splitlines()[-lines:])
+    return ANSI_ESCAPE.sub("", "\n".join(text.splitlines()[-lines:]))
 
 
 def clean_env() -> dict[str, str]:

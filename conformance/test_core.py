@@ -557,7 +557,9 @@ def test_unsigned_request(gateway, method):
         )
     else:
         resp = requests.get(gateway.endpoint + "/?" + body, timeout=10)
-    assert_error(ec2wire.Reply.of(resp), "MissingAuthenticationToken", 403)
+    # What EC2 itself answers to an anonymous Query API call (not MissingAuthenticationToken/403).
+    message = assert_error(ec2wire.Reply.of(resp), "MissingParameter", 400)
+    assert message == "The request must contain the parameter AWSAccessKeyId"
 
 
 def malformed_authorizations(access_key: str) -> list[str]:

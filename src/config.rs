@@ -176,13 +176,25 @@ mod tests {
     fn defaults_need_nothing() {
         let config = Config::resolve(FileConfig::default(), Overrides::default()).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:8773");
-        assert_eq!(config.database, DatabaseUrl::Sqlite("data/ec2gw.sqlite".into()));
+        assert_eq!(
+            config.database,
+            DatabaseUrl::Sqlite("data/ec2gw.sqlite".into())
+        );
         assert_eq!(
             config.zones,
             vec![
-                ZoneSetting { name: "us-east-1a".into(), id: "use1-az1".into() },
-                ZoneSetting { name: "us-east-1b".into(), id: "use1-az2".into() },
-                ZoneSetting { name: "us-east-1c".into(), id: "use1-az3".into() },
+                ZoneSetting {
+                    name: "us-east-1a".into(),
+                    id: "use1-az1".into()
+                },
+                ZoneSetting {
+                    name: "us-east-1b".into(),
+                    id: "use1-az2".into()
+                },
+                ZoneSetting {
+                    name: "us-east-1c".into(),
+                    id: "use1-az3".into()
+                },
             ]
         );
     }
@@ -205,7 +217,10 @@ mod tests {
         };
         let config = Config::resolve(file, flags).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:0");
-        assert_eq!(config.database, DatabaseUrl::Sqlite("/srv/ec2gw/ec2gw.sqlite".into()));
+        assert_eq!(
+            config.database,
+            DatabaseUrl::Sqlite("/srv/ec2gw/ec2gw.sqlite".into())
+        );
         assert_eq!(config.zones[0].id, "euc1-az1");
         assert_eq!(config.zones[1].id, "euc1-az9");
         assert_eq!(config.max_instances, 64);

@@ -1,9 +1,9 @@
 //! ec2gw: an EC2-compatible Query API gateway. See DESIGN.md for how a request flows.
 
-pub mod auth;
-pub mod protocol;
-pub mod store;
-pub mod engine;
 pub mod api;
-pub mod server;
+pub mod auth;
 pub mod config;
+pub mod engine;
+pub mod protocol;
+pub mod server;
+pub mod store;

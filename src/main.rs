@@ -13,7 +13,11 @@ use ec2gw::store::Store;
 use serde_json::json;
 
 #[derive(Parser)]
-#[command(name = "ec2gw", version, about = "An EC2-compatible API gateway for KVM hosts")]
+#[command(
+    name = "ec2gw",
+    version,
+    about = "An EC2-compatible API gateway for KVM hosts"
+)]
 struct Cli {
     /// A TOML configuration file.
     #[arg(long, env = "EC2GW_CONFIG", global = true)]
@@ -128,8 +132,7 @@ fn resolve(cli: &Cli, serve: Option<&ServeArgs>) -> Result<Config, String> {
 }
 
 fn open_store(config: &Config) -> Result<Store, String> {
-    Store::open(&config.database)
-        .map_err(|e| format!("{}: {e}", config.database.redacted()))
+    Store::open(&config.database).map_err(|e| format!("{}: {e}", config.database.redacted()))
 }
 
 fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), String> {
@@ -188,8 +191,14 @@ fn print_first_key(key: &AccessKey, region: &str, endpoint: &str) {
         key.account_id, key.access_key_id
     );
     println!("Paste this to point the AWS CLI at this gateway:");
-    println!("  aws configure set aws_access_key_id {}", key.access_key_id);
-    println!("  aws configure set aws_secret_access_key {}", key.secret.expose());
+    println!(
+        "  aws configure set aws_access_key_id {}",
+        key.access_key_id
+    );
+    println!(
+        "  aws configure set aws_secret_access_key {}",
+        key.secret.expose()
+    );
     println!("  aws configure set region {region}");
     println!("  aws configure set endpoint_url {endpoint}");
     println!("or, for boto3 and other SDKs:");
@@ -204,15 +213,16 @@ async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot watch SIGTERM; only SIGINT stops the gateway");
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
+        let mut terminate = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
+            Ok(signal) => signal,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM; only SIGINT stops the gateway");
+                let _ = interrupt.await;
+                return;
+            }
+        };
         tokio::select! {
             _ = interrupt => {},
             _ = terminate.recv() => {},

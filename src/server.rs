@@ -96,11 +96,18 @@ async fn handle(
     let (status, body, code) = match process(&gateway, req, &request_id, &mut trace).await {
         Ok(xml) => (StatusCode::OK, xml, None),
         Err(e) => {
-            if let ApiError::Internal(_) | ApiError::Engine(crate::engine::EngineError::Store(_)) = e {
+            if let ApiError::Internal(_) | ApiError::Engine(crate::engine::EngineError::Store(_)) =
+                e
+            {
                 tracing::error!(request_id, error = %e, "request failed");
             }
-            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            (status, xml::render_error(e.code(), &e.message(), &request_id), Some(e.code()))
+            let status =
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (
+                status,
+                xml::render_error(e.code(), &e.message(), &request_id),
+                Some(e.code()),
+            )
         }
     };
     tracing::info!(

@@ -98,18 +98,33 @@ mod tests {
     fn action_and_version_errors_come_in_order() {
         let code = |pairs: &[(&str, &str)]| parse(pairs).unwrap_err().code();
         assert_eq!(code(&[("Version", "2016-11-15")]), "MissingAction");
-        assert_eq!(code(&[("Action", ""), ("Version", "2016-11-15")]), "MissingAction");
-        assert_eq!(code(&[("Action", "DescribeRegions")]), "MissingParameter");
-        assert_eq!(code(&[("Action", "DescribeRegions"), ("Version", "2014-01-01")]), "NoSuchVersion");
-        assert_eq!(code(&[("Action", "RunFoo"), ("Version", "2016-11-15")]), "InvalidAction");
         assert_eq!(
-            parse(&[("Action", "RunFoo"), ("Version", "2016-11-15")]).unwrap_err().message(),
+            code(&[("Action", ""), ("Version", "2016-11-15")]),
+            "MissingAction"
+        );
+        assert_eq!(code(&[("Action", "DescribeRegions")]), "MissingParameter");
+        assert_eq!(
+            code(&[("Action", "DescribeRegions"), ("Version", "2014-01-01")]),
+            "NoSuchVersion"
+        );
+        assert_eq!(
+            code(&[("Action", "RunFoo"), ("Version", "2016-11-15")]),
+            "InvalidAction"
+        );
+        assert_eq!(
+            parse(&[("Action", "RunFoo"), ("Version", "2016-11-15")])
+                .unwrap_err()
+                .message(),
             "The action RunFoo is not valid for this web service."
         );
         assert_eq!(
-            parse(&[("Action", "DescribeRegions"), ("Version", "2016-11-15"), ("ImageId.1", "x")])
-                .unwrap_err()
-                .message(),
+            parse(&[
+                ("Action", "DescribeRegions"),
+                ("Version", "2016-11-15"),
+                ("ImageId.1", "x")
+            ])
+            .unwrap_err()
+            .message(),
             "The parameter ImageId.1 is not recognized"
         );
     }

@@ -99,7 +99,10 @@ impl Params {
         }
         names.sort_by_key(|(n, _)| *n);
         values.sort_by_key(|(n, m, _)| (*n, *m));
-        if let Some((n, _, _)) = values.iter().find(|(n, _, _)| !names.iter().any(|(k, _)| k == n)) {
+        if let Some((n, _, _)) = values
+            .iter()
+            .find(|(n, _, _)| !names.iter().any(|(k, _)| k == n))
+        {
             return Err(ApiError::MissingParameter(format!("Filter.{n}.Name")));
         }
         Ok(names
@@ -147,7 +150,11 @@ mod tests {
 
     #[test]
     fn lists_are_ordered_by_index_not_by_arrival() {
-        let mut p = params(&[("RegionName.2", "b"), ("RegionName.10", "c"), ("RegionName.1", "a")]);
+        let mut p = params(&[
+            ("RegionName.2", "b"),
+            ("RegionName.10", "c"),
+            ("RegionName.1", "a"),
+        ]);
         assert_eq!(p.list("RegionName"), vec!["a", "b", "c"]);
         assert!(p.finish().is_ok());
     }
@@ -164,8 +171,14 @@ mod tests {
         assert_eq!(
             p.filters().unwrap(),
             vec![
-                Filter { name: "zone-name".into(), values: vec!["a".into(), "b*".into()] },
-                Filter { name: "state".into(), values: vec!["available".into()] },
+                Filter {
+                    name: "zone-name".into(),
+                    values: vec!["a".into(), "b*".into()]
+                },
+                Filter {
+                    name: "state".into(),
+                    values: vec!["available".into()]
+                },
             ]
         );
         assert!(p.finish().is_ok());
@@ -180,21 +193,31 @@ mod tests {
     #[test]
     fn whatever_is_not_read_is_unknown() {
         let mut p = params(&[("DryRun", "false"), ("Bogus", "1"), ("Filter.1.Foo", "x")]);
-        assert_eq!(p.dry_run().unwrap(), false);
+        assert!(!p.dry_run().unwrap());
         p.filters().unwrap();
         assert!(matches!(p.finish(), Err(ApiError::UnknownParameter(k)) if k == "Bogus"));
     }
 
     #[test]
     fn typed_values_are_checked() {
-        let mut p = params(&[("DryRun", "TRUE"), ("AllRegions", "yes"), ("MaxResults", "x")]);
+        let mut p = params(&[
+            ("DryRun", "TRUE"),
+            ("AllRegions", "yes"),
+            ("MaxResults", "x"),
+        ]);
         assert_eq!(p.bool("DryRun").unwrap(), Some(true));
         assert_eq!(
             p.bool("AllRegions").unwrap_err().message(),
             "Invalid value 'yes' for AllRegions. Expected a boolean: 'true' or 'false'."
         );
-        assert_eq!(p.int("MaxResults").unwrap_err().code(), "InvalidParameterValue");
+        assert_eq!(
+            p.int("MaxResults").unwrap_err().code(),
+            "InvalidParameterValue"
+        );
         assert_eq!(p.int("Absent").unwrap(), None);
-        assert_eq!(p.required("ImageId").unwrap_err().message(), "The request must contain the parameter ImageId");
+        assert_eq!(
+            p.required("ImageId").unwrap_err().message(),
+            "The request must contain the parameter ImageId"
+        );
     }
 }

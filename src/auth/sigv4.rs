@@ -88,7 +88,10 @@ pub fn parse(
     let authorization = request
         .headers
         .get(http::header::AUTHORIZATION)
-        .map(|v| v.to_str().map_err(|_| incomplete("Authorization header is not ASCII")))
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| incomplete("Authorization header is not ASCII"))
+        })
         .transpose()?;
     let query_pairs = query::parse_pairs(request.query.as_bytes(), Plus::Literal)
         .map_err(|e| incomplete(&e.to_string()))?;
@@ -103,13 +106,15 @@ pub fn parse(
         (Some(header), _) => parse_header(header, request.headers)?,
         (None, Some(algorithm)) => {
             let claim = parse_presigned(algorithm, &query_value)?;
-            let expires = query_value("X-Amz-Expires")
-                .ok_or_else(|| incomplete("AWS query-string parameters must include 'X-Amz-Expires'."))?;
+            let expires = query_value("X-Amz-Expires").ok_or_else(|| {
+                incomplete("AWS query-string parameters must include 'X-Amz-Expires'.")
+            })?;
             check_presigned_time(&claim.amz_date, expires, now)?;
             claim
         }
         (None, None) => {
-            if query_value("X-Amz-Signature").is_some() || query_value("X-Amz-Credential").is_some() {
+            if query_value("X-Amz-Signature").is_some() || query_value("X-Amz-Credential").is_some()
+            {
                 return Err(incomplete(
                     "AWS query-string parameters must include 'X-Amz-Algorithm'.",
                 ));
@@ -193,7 +198,9 @@ fn parse_header(header: &str, headers: &HeaderMap) -> Result<Claim, AuthError> {
         ("SignedHeaders", signed_headers),
     ] {
         if value.is_none() {
-            missing.push_str(&format!("Authorization header requires '{name}' parameter. "));
+            missing.push_str(&format!(
+                "Authorization header requires '{name}' parameter. "
+            ));
         }
     }
     let amz_date = headers.get("x-amz-date").and_then(|v| v.to_str().ok());
@@ -202,12 +209,22 @@ fn parse_header(header: &str, headers: &HeaderMap) -> Result<Claim, AuthError> {
             "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. ",
         );
     }
-    let (Some(credential), Some(signed_headers), Some(signature), Some(amz_date), true) =
-        (credential, signed_headers, signature, amz_date, missing.is_empty())
-    else {
+    let (Some(credential), Some(signed_headers), Some(signature), Some(amz_date), true) = (
+        credential,
+        signed_headers,
+        signature,
+        amz_date,
+        missing.is_empty(),
+    ) else {
         return Err(incomplete(&format!("{missing}Authorization={header}")));
     };
-    build_claim(Location::Header, credential, signed_headers, signature, amz_date)
+    build_claim(
+        Location::Header,
+        credential,
+        signed_headers,
+        signature,
+        amz_date,
+    )
 }
 
 fn parse_presigned<'q>(
@@ -237,7 +254,13 @@ fn parse_presigned<'q>(
             missing.join(", ")
         )));
     }
-    build_claim(Location::Query, credential, signed_headers, signature, amz_date)
+    build_claim(
+        Location::Query,
+        credential,
+        signed_headers,
+        signature,
+        amz_date,
+    )
 }
 
 fn build_claim(
@@ -302,7 +325,11 @@ fn check_skew(amz_date: &str, now: DateTime<Utc>) -> Result<(), AuthError> {
     Ok(())
 }
 
-fn check_presigned_time(amz_date: &str, expires: &str, now: DateTime<Utc>) -> Result<(), AuthError> {
+fn check_presigned_time(
+    amz_date: &str,
+    expires: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AuthError> {
     let signed_at = parse_amz_date(amz_date)?;
     let seconds: i64 = expires
         .parse()

@@ -165,12 +165,14 @@ impl Admin<'_> {
         Ok(rows.into_iter().map(AccessKey::from).collect())
     }
 
-    pub fn set_key_status(&self, access_key_id: &str, status: KeyStatus) -> Result<(), EngineError> {
-        let found = self
-            .store
-            .run_now::<_, EngineError>(|conn| {
-                Ok(rows::set_key_status(conn, access_key_id, status.as_str())?)
-            })?;
+    pub fn set_key_status(
+        &self,
+        access_key_id: &str,
+        status: KeyStatus,
+    ) -> Result<(), EngineError> {
+        let found = self.store.run_now::<_, EngineError>(|conn| {
+            Ok(rows::set_key_status(conn, access_key_id, status.as_str())?)
+        })?;
         found
             .then_some(())
             .ok_or_else(|| EngineError::NoSuchAccessKey(access_key_id.to_owned()))
@@ -187,7 +189,11 @@ impl Admin<'_> {
 
     /// On an empty database, creates a first account with one key, and returns the key.
     pub fn ensure_default_account(&self) -> Result<Option<AccessKey>, EngineError> {
-        if self.store.run_now::<_, EngineError>(|c| Ok(rows::count_accounts(c)?))? > 0 {
+        if self
+            .store
+            .run_now::<_, EngineError>(|c| Ok(rows::count_accounts(c)?))?
+            > 0
+        {
             return Ok(None);
         }
         let account = self.create_account()?;
@@ -197,7 +203,10 @@ impl Admin<'_> {
 
 impl Engine {
     /// The access key a request claims to be signed with; None if unknown.
-    pub async fn find_access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>, EngineError> {
+    pub async fn find_access_key(
+        &self,
+        access_key_id: &str,
+    ) -> Result<Option<AccessKey>, EngineError> {
         let id = access_key_id.to_owned();
         let row = self
             .store
@@ -220,7 +229,9 @@ mod tests {
         let key = new_access_key_id(&mut rng);
         assert_eq!(key.len(), 20);
         assert!(key.starts_with("AKIA"));
-        assert!(key.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)));
+        assert!(key
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)));
         let secret = new_secret(&mut rng);
         assert_eq!(secret.expose().len(), 40);
         assert_eq!(format!("{secret:?}"), "Secret(<redacted>)");

@@ -109,8 +109,14 @@ mod tests {
     #[test]
     fn finds_the_first_unknown_filter() {
         let filters = vec![
-            Filter { name: "zone-name".into(), values: vec![] },
-            Filter { name: "bogus".into(), values: vec![] },
+            Filter {
+                name: "zone-name".into(),
+                values: vec![],
+            },
+            Filter {
+                name: "bogus".into(),
+                values: vec![],
+            },
         ];
         assert_eq!(first_unknown(&filters, &["zone-name"]), Some("bogus"));
         assert_eq!(first_unknown(&filters[..1], &["zone-name"]), None);

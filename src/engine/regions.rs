@@ -171,8 +171,14 @@ impl Engine {
         }
         Ok(all
             .into_iter()
-            .filter(|z| names.is_empty() && ids.is_empty() || names.contains(&z.name) || ids.contains(&z.id))
-            .filter(|z| filters.iter().all(|f| any_match(&f.values, &z.filter_values(&f.name))))
+            .filter(|z| {
+                names.is_empty() && ids.is_empty() || names.contains(&z.name) || ids.contains(&z.id)
+            })
+            .filter(|z| {
+                filters
+                    .iter()
+                    .all(|f| any_match(&f.values, &z.filter_values(&f.name)))
+            })
             .collect())
     }
 
@@ -181,7 +187,10 @@ impl Engine {
         &self,
         names: &[String],
     ) -> Result<Vec<AccountAttribute>, EngineError> {
-        if let Some(unknown) = names.iter().find(|n| !ACCOUNT_ATTRIBUTES.contains(&n.as_str())) {
+        if let Some(unknown) = names
+            .iter()
+            .find(|n| !ACCOUNT_ATTRIBUTES.contains(&n.as_str()))
+        {
             return Err(EngineError::UnknownAccountAttribute(unknown.clone()));
         }
         let max_instances = self.settings().max_instances.to_string();

@@ -108,7 +108,10 @@ mod tests {
     #[test]
     fn splits_and_decodes_a_botocore_body() {
         assert_eq!(
-            pairs("Action=DescribeRegions&Version=2016-11-15&RegionName.1=us-east-1", Plus::Space),
+            pairs(
+                "Action=DescribeRegions&Version=2016-11-15&RegionName.1=us-east-1",
+                Plus::Space
+            ),
             vec![
                 ("Action".into(), "DescribeRegions".into()),
                 ("Version".into(), "2016-11-15".into()),
@@ -131,13 +134,22 @@ mod tests {
 
     #[test]
     fn plus_is_a_space_only_in_form_bodies() {
-        assert_eq!(pairs("Name=a+b%2Bc", Plus::Space), vec![("Name".into(), "a b+c".into())]);
-        assert_eq!(pairs("Name=a+b%2Bc", Plus::Literal), vec![("Name".into(), "a+b+c".into())]);
+        assert_eq!(
+            pairs("Name=a+b%2Bc", Plus::Space),
+            vec![("Name".into(), "a b+c".into())]
+        );
+        assert_eq!(
+            pairs("Name=a+b%2Bc", Plus::Literal),
+            vec![("Name".into(), "a+b+c".into())]
+        );
     }
 
     #[test]
     fn decodes_utf8_and_rejects_bad_escapes() {
-        assert_eq!(pairs("k=%E1%88%B4%3d", Plus::Literal), vec![("k".into(), "ሴ=".into())]);
+        assert_eq!(
+            pairs("k=%E1%88%B4%3d", Plus::Literal),
+            vec![("k".into(), "ሴ=".into())]
+        );
         assert_eq!(
             parse_pairs(b"k=%zz", Plus::Space),
             Err(QueryError::BadPercentEncoding("%zz".into()))

@@ -62,14 +62,13 @@ pub fn render_error(code: &str, message: &str, request_id: &str) -> String {
     out
 }
 
+/// Escapes text content; quotes need no escaping outside attributes, and AWS leaves them be.
 fn escape_into(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
             c => out.push(c),
         }
     }
@@ -137,10 +136,14 @@ mod tests {
     #[test]
     fn renders_the_error_envelope() {
         assert_eq!(
-            render_error("InvalidAction", "The action Foo&Bar is not valid", "req-2"),
+            render_error(
+                "InvalidAction",
+                "The action 'Foo&Bar' is not <valid>",
+                "req-2"
+            ),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
              <Response><Errors><Error><Code>InvalidAction</Code>\
-             <Message>The action Foo&amp;Bar is not valid</Message></Error></Errors>\
+             <Message>The action 'Foo&amp;Bar' is not &lt;valid&gt;</Message></Error></Errors>\
              <RequestID>req-2</RequestID></Response>"
         );
     }

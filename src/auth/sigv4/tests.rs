@@ -22,7 +22,12 @@ fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
     map
 }
 
-fn request<'a>(method: &'a str, query: &'a str, headers: &'a HeaderMap, body: &'a [u8]) -> SignedRequest<'a> {
+fn request<'a>(
+    method: &'a str,
+    query: &'a str,
+    headers: &'a HeaderMap,
+    body: &'a [u8],
+) -> SignedRequest<'a> {
     SignedRequest {
         method,
         path: "/",
@@ -56,7 +61,11 @@ fn get_vanilla() {
          e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
     );
     assert_eq!(
-        string_to_sign(&claim.amz_date, &claim.scope, &canonical_request(&req, &claim)),
+        string_to_sign(
+            &claim.amz_date,
+            &claim.scope,
+            &canonical_request(&req, &claim)
+        ),
         "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\n\
          bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63"
     );
@@ -244,7 +253,9 @@ fn scope_must_name_our_region_and_service() {
 /// A presigned URL made by the aws-sigv4 crate, the signer of AWS's Rust SDK.
 fn presigned_query(expires: std::time::Duration, signed_at: &str) -> String {
     use aws_credential_types::Credentials;
-    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SignatureLocation, SigningSettings};
+    use aws_sigv4::http_request::{
+        sign, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
+    };
     use aws_sigv4::sign::v4;
 
     let identity = Credentials::new("AKIDEXAMPLE", SECRET, None, None, "test").into();
@@ -261,7 +272,8 @@ fn presigned_query(expires: std::time::Duration, signed_at: &str) -> String {
         .build()
         .unwrap()
         .into();
-    let url = "https://ec2.example.com/?Action=DescribeRegions&Version=2016-11-15&RegionName.1=us%20east";
+    let url =
+        "https://ec2.example.com/?Action=DescribeRegions&Version=2016-11-15&RegionName.1=us%20east";
     let signable = SignableRequest::new(
         "GET",
         url,
