@@ -252,6 +252,10 @@ fn scope_must_name_our_region_and_service() {
 
 /// A presigned URL made by the aws-sigv4 crate, the signer of AWS's Rust SDK.
 fn presigned_query(expires: std::time::Duration, signed_at: &str) -> String {
+    presigned_query_for("GET", expires, signed_at)
+}
+
+fn presigned_query_for(method: &str, expires: std::time::Duration, signed_at: &str) -> String {
     use aws_credential_types::Credentials;
     use aws_sigv4::http_request::{
         sign, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
@@ -275,7 +279,7 @@ fn presigned_query(expires: std::time::Duration, signed_at: &str) -> String {
     let url =
         "https://ec2.example.com/?Action=DescribeRegions&Version=2016-11-15&RegionName.1=us%20east";
     let signable = SignableRequest::new(
-        "GET",
+        method,
         url,
         [("host", "ec2.example.com")].into_iter(),
         SignableBody::Bytes(b""),
@@ -312,6 +316,35 @@ fn presigned_urls_verify_until_they_expire() {
     let claim = parse(&req, ec2, at("20150830T124000Z")).unwrap();
     assert!(matches!(
         verify(&req, &claim, SECRET),
+        Err(AuthError::SignatureDoesNotMatch(_))
+    ));
+}
+
+#[test]
+fn a_presigned_url_signed_for_post_may_be_fetched_with_get() {
+    let ec2 = Expected {
+        region: "us-east-1",
+        service: "ec2",
+    };
+    let query = presigned_query_for(
+        "POST",
+        std::time::Duration::from_secs(300),
+        "20150830T123600Z",
+    );
+    let h = headers(&[("host", "ec2.example.com")]);
+    let get = request("GET", &query, &h, b"");
+    let claim = parse(&get, ec2, at("20150830T123700Z")).unwrap();
+    assert_eq!(verify(&get, &claim, SECRET), Ok(()));
+    // Only presigned GETs get the second reading; a header-signed GET must match as GET.
+    let mut header_claim = claim.clone();
+    header_claim.location = Location::Header;
+    assert!(matches!(
+        verify(&get, &header_claim, SECRET),
+        Err(AuthError::SignatureDoesNotMatch(_))
+    ));
+    let delete = request("DELETE", &query, &h, b"");
+    assert!(matches!(
+        verify(&delete, &claim, SECRET),
         Err(AuthError::SignatureDoesNotMatch(_))
     ));
 }
