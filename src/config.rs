@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::engine::instance_types::{default_catalogue, InstanceTypeSpec};
 use crate::engine::regions::zone_id;
 use crate::engine::{Settings, ZoneSetting};
 use crate::store::DatabaseUrl;
@@ -27,6 +28,18 @@ pub struct FileConfig {
     pub endpoint_host: Option<String>,
     pub max_body_bytes: Option<usize>,
     pub max_instances: Option<u32>,
+    /// Instance types to add to the catalogue, or to resize (same name).
+    pub instance_types: Option<Vec<InstanceTypeEntry>>,
+}
+
+/// An `[[instance_types]]` table.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceTypeEntry {
+    pub name: String,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    pub root_gib: Option<u32>,
 }
 
 /// A zone in the file: a name, or a name with its zone id.
@@ -78,7 +91,7 @@ pub struct Overrides {
 }
 
 /// Everything resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub listen: SocketAddr,
     pub database: DatabaseUrl,
@@ -88,6 +101,7 @@ pub struct Config {
     pub endpoint_host: Option<String>,
     pub max_body_bytes: usize,
     pub max_instances: u32,
+    pub instance_types: Vec<InstanceTypeSpec>,
 }
 
 impl Config {
@@ -130,7 +144,21 @@ impl Config {
                 ZoneEntry::Full { name, id } => ZoneSetting { name, id },
             })
             .collect();
+        let mut instance_types = default_catalogue();
+        for entry in file.instance_types.unwrap_or_default() {
+            let spec = InstanceTypeSpec::sized(
+                &entry.name,
+                entry.vcpus,
+                entry.memory_mib,
+                entry.root_gib.unwrap_or(8),
+            );
+            match instance_types.iter_mut().find(|t| t.name == entry.name) {
+                Some(existing) => *existing = spec,
+                None => instance_types.push(spec),
+            }
+        }
         Ok(Config {
+            instance_types,
             listen,
             database,
             data_dir,
@@ -152,6 +180,7 @@ impl Config {
                 .unwrap_or_else(|| reachable(bound).to_string()),
             zones: self.zones.clone(),
             max_instances: self.max_instances,
+            instance_types: self.instance_types.clone(),
         }
     }
 }
@@ -208,6 +237,17 @@ mod tests {
             data_dir = "/srv/ec2gw"
             zones = ["eu-central-1a", { name = "eu-central-1z", id = "euc1-az9" }]
             max_instances = 64
+
+            [[instance_types]]
+            name = "t3.micro"
+            vcpus = 1
+            memory_mib = 512
+
+            [[instance_types]]
+            name = "lab.huge"
+            vcpus = 32
+            memory_mib = 131072
+            root_gib = 100
             "#,
         )
         .unwrap();
@@ -224,6 +264,18 @@ mod tests {
         assert_eq!(config.zones[0].id, "euc1-az1");
         assert_eq!(config.zones[1].id, "euc1-az9");
         assert_eq!(config.max_instances, 64);
+        let t3 = config
+            .instance_types
+            .iter()
+            .find(|t| t.name == "t3.micro")
+            .unwrap();
+        assert_eq!((t3.vcpus, t3.memory_mib), (1, 512));
+        let huge = config
+            .instance_types
+            .iter()
+            .find(|t| t.name == "lab.huge")
+            .unwrap();
+        assert_eq!((huge.vcpus, huge.root_gib), (32, 100));
         let settings = config.settings("0.0.0.0:9000".parse().unwrap());
         assert_eq!(settings.endpoint_host, "127.0.0.1:9000");
     }

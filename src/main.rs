@@ -7,6 +7,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use ec2gw::config::{self, Config, FileConfig, Overrides};
 use ec2gw::engine::accounts::{AccessKey, Admin, KeyStatus};
+use ec2gw::engine::images::ImportRequest;
 use ec2gw::engine::Engine;
 use ec2gw::server::{self, Gateway};
 use ec2gw::store::Store;
@@ -70,6 +71,32 @@ enum AdminCommand {
     /// Access keys: create, list, enable, disable, delete.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Machine images: import.
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+#[derive(Subcommand)]
+enum ImageCommand {
+    /// Import a qcow2 or raw disk image as a new AMI; prints its ami- id.
+    Import {
+        /// The disk image file.
+        file: PathBuf,
+        /// The image name (unique per owner).
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// The owning account (default: the only account).
+        #[arg(long)]
+        account: Option<String>,
+        /// Let every account launch it.
+        #[arg(long)]
+        public: bool,
+        /// x86_64, arm64 or i386.
+        #[arg(long, default_value = "x86_64")]
+        arch: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -175,8 +202,9 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), String> {
             print_first_key(&key, &settings.region, &endpoint);
         }
         println!("Endpoint: {endpoint}");
+        let engine = Engine::open(store, settings).map_err(|e| e.to_string())?;
         let gateway = Arc::new(Gateway {
-            engine: Engine::new(store, settings),
+            engine,
             max_body_bytes: config.max_body_bytes,
         });
         server::serve(listener, gateway, shutdown_signal())
@@ -315,6 +343,48 @@ fn admin(cli: &Cli, json: bool, command: &AdminCommand) -> Result<(), String> {
         }
         AdminCommand::Key(KeyCommand::Delete { access_key_id }) => {
             admin.delete_key(access_key_id).map_err(err)?;
+        }
+        AdminCommand::Image(ImageCommand::Import {
+            file,
+            name,
+            description,
+            account,
+            public,
+            arch,
+        }) => {
+            let request = ImportRequest {
+                file: file.clone(),
+                name: name.clone(),
+                description: description.clone(),
+                account_id: account.clone(),
+                public: *public,
+                architecture: arch.clone(),
+                data_dir: config.data_dir.clone(),
+            };
+            let mut shown = 0;
+            let image = admin
+                .import_image(&request, |copied, total| {
+                    // A progress line every tenth, for files big enough to wait on.
+                    if total >= 64 << 20 {
+                        let tenth = copied * 10 / total.max(1);
+                        if tenth > shown {
+                            shown = tenth;
+                            eprintln!("copied {}%", tenth * 10);
+                        }
+                    }
+                })
+                .map_err(err)?;
+            if json {
+                print_json(&json!({
+                    "ImageId": image.row.image_id,
+                    "Name": image.row.name,
+                    "OwnerId": image.row.owner_id,
+                    "SizeGiB": image.row.size_gib,
+                    "Sha256": image.row.sha256,
+                }));
+            } else {
+                println!("{}", image.row.image_id);
+            }
         }
     }
     Ok(())

@@ -184,7 +184,7 @@ async fn process(
     trace.account = Some(principal.account_id.clone());
 
     let action = Action::parse(pairs)?;
-    api::handle(&gateway.engine, &principal, &action, request_id).await
+    api::handle(&gateway.engine, &principal, action, request_id).await
 }
 
 async fn authenticate(engine: &Engine, signed: &SignedRequest<'_>) -> Result<Principal, ApiError> {

@@ -1,19 +1,66 @@
 //! Each supported action, parsed once from the request's parameters into a typed request.
 
 use super::error::ApiError;
+use super::images::{
+    DeregisterImage, DescribeImageAttribute, DescribeImages, ModifyImageAttribute,
+};
+use super::instance_types::{DescribeInstanceTypeOfferings, DescribeInstanceTypes};
+use super::key_pairs::{CreateKeyPair, DeleteKeyPair, DescribeKeyPairs, ImportKeyPair};
 use super::params::Params;
 use super::regions::{DescribeAccountAttributes, DescribeAvailabilityZones, DescribeRegions};
+use super::tags::{CreateTags, DeleteTags, DescribeTags};
 
 /// The only API version served: the one every current SDK sends.
 pub const VERSION: &str = "2016-11-15";
 
-/// Every action the gateway serves; adding one is adding a variant here.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    DescribeRegions(DescribeRegions),
-    DescribeAvailabilityZones(DescribeAvailabilityZones),
-    DescribeAccountAttributes(DescribeAccountAttributes),
+/// Declares the closed set of actions: the enum, its parser and its names, from one list, so
+/// an action cannot be parsed without being named or named without being parsed.
+macro_rules! actions {
+    ($($name:ident),* $(,)?) => {
+        /// Every action the gateway serves; adding one is adding it to the list below.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum Action {
+            $($name($name),)*
+        }
+
+        /// The names of every supported action.
+        pub const ACTION_NAMES: &[&str] = &[$(stringify!($name)),*];
+
+        impl Action {
+            fn parse_named(name: String, params: &mut Params) -> Result<Action, ApiError> {
+                match name.as_str() {
+                    $(stringify!($name) => Ok(Action::$name($name::parse(params)?)),)*
+                    _ => Err(ApiError::InvalidAction(name)),
+                }
+            }
+
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(Action::$name(_) => stringify!($name),)*
+                }
+            }
+        }
+    };
 }
+
+actions!(
+    DescribeRegions,
+    DescribeAvailabilityZones,
+    DescribeAccountAttributes,
+    DescribeImages,
+    DeregisterImage,
+    DescribeImageAttribute,
+    ModifyImageAttribute,
+    DescribeInstanceTypes,
+    DescribeInstanceTypeOfferings,
+    CreateKeyPair,
+    ImportKeyPair,
+    DescribeKeyPairs,
+    DeleteKeyPair,
+    CreateTags,
+    DeleteTags,
+    DescribeTags,
+);
 
 impl Action {
     /// Reads `Action`, `Version` and the action's own parameters; anything left over is an
@@ -33,26 +80,9 @@ impl Action {
         if version != VERSION {
             return Err(ApiError::NoSuchVersion(version));
         }
-        let action = match name.as_str() {
-            "DescribeRegions" => Action::DescribeRegions(DescribeRegions::parse(&mut params)?),
-            "DescribeAvailabilityZones" => {
-                Action::DescribeAvailabilityZones(DescribeAvailabilityZones::parse(&mut params)?)
-            }
-            "DescribeAccountAttributes" => {
-                Action::DescribeAccountAttributes(DescribeAccountAttributes::parse(&mut params)?)
-            }
-            _ => return Err(ApiError::InvalidAction(name)),
-        };
+        let action = Action::parse_named(name, &mut params)?;
         params.finish()?;
         Ok(action)
-    }
-
-    pub fn name(&self) -> &'static str {
-        match self {
-            Action::DescribeRegions(_) => "DescribeRegions",
-            Action::DescribeAvailabilityZones(_) => "DescribeAvailabilityZones",
-            Action::DescribeAccountAttributes(_) => "DescribeAccountAttributes",
-        }
     }
 }
 

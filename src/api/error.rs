@@ -52,133 +52,253 @@ pub enum ApiError {
 impl ApiError {
     /// The code clients branch on.
     pub fn code(&self) -> &'static str {
-        match self {
-            ApiError::Auth(e) => match e {
-                // EC2 answers an anonymous request this way, not with MissingAuthenticationToken.
-                AuthError::MissingAuthenticationToken => "MissingParameter",
-                AuthError::IncompleteSignature(_) => "IncompleteSignature",
-                AuthError::UnknownAccessKey => "AuthFailure",
-                AuthError::SignatureDoesNotMatch(_) => "SignatureDoesNotMatch",
-                AuthError::RequestExpired(_) => "RequestExpired",
-            },
-            ApiError::Engine(e) => match e {
-                EngineError::Store(StoreError::Pool(_)) => "ServiceUnavailable",
-                EngineError::Store(_) => "InternalError",
-                EngineError::UnknownFilter(_)
-                | EngineError::UnknownRegion(_)
-                | EngineError::UnknownZone(_)
-                | EngineError::UnknownZoneId(_)
-                | EngineError::UnknownAccountAttribute(_)
-                | EngineError::NoSuchAccount(_)
-                | EngineError::NoSuchAccessKey(_) => "InvalidParameterValue",
-            },
-            ApiError::MissingAction => "MissingAction",
-            ApiError::InvalidAction(_) => "InvalidAction",
-            ApiError::NoSuchVersion(_) => "NoSuchVersion",
-            ApiError::MissingParameter(_) => "MissingParameter",
-            ApiError::UnknownParameter(_) => "UnknownParameter",
-            ApiError::InvalidParameterValue(_) => "InvalidParameterValue",
-            ApiError::InvalidParameterCombination(_) => "InvalidParameterCombination",
-            ApiError::MalformedQueryString(_) => "MalformedQueryString",
-            ApiError::DryRunOperation => "DryRunOperation",
-            ApiError::RequestTooLarge(_) => "RequestEntityTooLarge",
-            ApiError::MethodNotAllowed(_) => "MethodNotAllowed",
-            ApiError::Internal(_) => "InternalError",
-        }
+        self.parts().0
     }
 
     /// 4xx for the client's faults, 5xx for ours (which SDKs retry).
     pub fn status(&self) -> u16 {
-        match self {
-            ApiError::Auth(e) => match e {
-                AuthError::MissingAuthenticationToken
-                | AuthError::IncompleteSignature(_)
-                | AuthError::RequestExpired(_) => 400,
-                AuthError::UnknownAccessKey => 401,
-                AuthError::SignatureDoesNotMatch(_) => 403,
-            },
-            ApiError::Engine(e) => match e {
-                EngineError::Store(StoreError::Pool(_)) => 503,
-                EngineError::Store(_) => 500,
-                EngineError::UnknownFilter(_)
-                | EngineError::UnknownRegion(_)
-                | EngineError::UnknownZone(_)
-                | EngineError::UnknownZoneId(_)
-                | EngineError::UnknownAccountAttribute(_)
-                | EngineError::NoSuchAccount(_)
-                | EngineError::NoSuchAccessKey(_) => 400,
-            },
-            ApiError::DryRunOperation => 412,
-            ApiError::RequestTooLarge(_) => 413,
-            ApiError::MethodNotAllowed(_) => 405,
-            ApiError::Internal(_) => 500,
-            ApiError::MissingAction
-            | ApiError::InvalidAction(_)
-            | ApiError::NoSuchVersion(_)
-            | ApiError::MissingParameter(_)
-            | ApiError::UnknownParameter(_)
-            | ApiError::InvalidParameterValue(_)
-            | ApiError::InvalidParameterCombination(_)
-            | ApiError::MalformedQueryString(_) => 400,
-        }
+        self.parts().1
     }
 
     /// The message, in EC2's words where they are known.
     pub fn message(&self) -> String {
+        self.parts().2
+    }
+
+    /// Code, HTTP status and message, decided together in one exhaustive match so that a new
+    /// variant cannot be added without deciding all three.
+    fn parts(&self) -> (&'static str, u16, String) {
         match self {
             ApiError::Auth(e) => match e {
-                AuthError::MissingAuthenticationToken => {
-                    "The request must contain the parameter AWSAccessKeyId".to_owned()
+                // EC2 answers an anonymous request this way, not with MissingAuthenticationToken.
+                AuthError::MissingAuthenticationToken => (
+                    "MissingParameter",
+                    400,
+                    "The request must contain the parameter AWSAccessKeyId".into(),
+                ),
+                AuthError::IncompleteSignature(detail) => {
+                    ("IncompleteSignature", 400, detail.clone())
                 }
-                AuthError::IncompleteSignature(detail)
-                | AuthError::SignatureDoesNotMatch(detail) => detail.clone(),
-                AuthError::UnknownAccessKey => {
-                    "AWS was not able to validate the provided access credentials".to_owned()
+                AuthError::UnknownAccessKey => (
+                    "AuthFailure",
+                    401,
+                    "AWS was not able to validate the provided access credentials".into(),
+                ),
+                AuthError::SignatureDoesNotMatch(detail) => {
+                    ("SignatureDoesNotMatch", 403, detail.clone())
                 }
-                AuthError::RequestExpired(_) => "Request has expired.".to_owned(),
+                AuthError::RequestExpired(_) => {
+                    ("RequestExpired", 400, "Request has expired.".into())
+                }
             },
-            ApiError::Engine(e) => match e {
-                EngineError::Store(StoreError::Pool(_)) => {
-                    "The request has failed due to a temporary failure of the server.".to_owned()
-                }
-                EngineError::Store(_) => "An internal error has occurred".to_owned(),
-                EngineError::UnknownFilter(name) => format!("The filter '{name}' is invalid"),
-                EngineError::UnknownRegion(name) => format!("Invalid region: [{name}]"),
-                EngineError::UnknownZone(name) => format!("Invalid availability zone: [{name}]"),
-                EngineError::UnknownZoneId(id) => format!("Invalid availability zone-id: [{id}]"),
-                EngineError::UnknownAccountAttribute(name) => {
-                    format!("Value ({name}) for parameter attributeName is invalid. Unknown attribute name.")
-                }
-                EngineError::NoSuchAccount(id) => format!("The account '{id}' does not exist"),
-                EngineError::NoSuchAccessKey(id) => format!("The access key '{id}' does not exist"),
-            },
-            ApiError::MissingAction => "The request must contain the parameter Action".to_owned(),
-            ApiError::InvalidAction(action) => {
-                format!("The action {action} is not valid for this web service.")
+            ApiError::Engine(e) => engine_parts(e),
+            ApiError::MissingAction => (
+                "MissingAction",
+                400,
+                "The request must contain the parameter Action".into(),
+            ),
+            ApiError::InvalidAction(action) => (
+                "InvalidAction",
+                400,
+                format!("The action {action} is not valid for this web service."),
+            ),
+            ApiError::NoSuchVersion(version) => (
+                "NoSuchVersion",
+                400,
+                format!("The requested version ({version}) of service AmazonEC2 does not exist"),
+            ),
+            ApiError::MissingParameter(name) => (
+                "MissingParameter",
+                400,
+                format!("The request must contain the parameter {name}"),
+            ),
+            ApiError::UnknownParameter(name) => (
+                "UnknownParameter",
+                400,
+                format!("The parameter {name} is not recognized"),
+            ),
+            ApiError::InvalidParameterValue(message) => {
+                ("InvalidParameterValue", 400, message.clone())
             }
-            ApiError::NoSuchVersion(version) => {
-                format!("The requested version ({version}) of service AmazonEC2 does not exist")
+            ApiError::InvalidParameterCombination(message) => {
+                ("InvalidParameterCombination", 400, message.clone())
             }
-            ApiError::MissingParameter(name) => {
-                format!("The request must contain the parameter {name}")
-            }
-            ApiError::UnknownParameter(name) => format!("The parameter {name} is not recognized"),
-            ApiError::InvalidParameterValue(message)
-            | ApiError::InvalidParameterCombination(message) => message.clone(),
-            ApiError::MalformedQueryString(detail) => {
-                format!("The query string contains a syntax error: {detail}")
-            }
-            ApiError::DryRunOperation => {
-                "Request would have succeeded, but DryRun flag is set.".to_owned()
-            }
-            ApiError::RequestTooLarge(limit) => {
-                format!("The request body is larger than the limit of {limit} bytes.")
-            }
-            ApiError::MethodNotAllowed(method) => {
-                format!("The HTTP method {method} is not allowed; use GET or POST.")
-            }
-            ApiError::Internal(_) => "An internal error has occurred".to_owned(),
+            ApiError::MalformedQueryString(detail) => (
+                "MalformedQueryString",
+                400,
+                format!("The query string contains a syntax error: {detail}"),
+            ),
+            ApiError::DryRunOperation => (
+                "DryRunOperation",
+                412,
+                "Request would have succeeded, but DryRun flag is set.".into(),
+            ),
+            ApiError::RequestTooLarge(limit) => (
+                "RequestEntityTooLarge",
+                413,
+                format!("The request body is larger than the limit of {limit} bytes."),
+            ),
+            ApiError::MethodNotAllowed(method) => (
+                "MethodNotAllowed",
+                405,
+                format!("The HTTP method {method} is not allowed; use GET or POST."),
+            ),
+            ApiError::Internal(_) => (
+                "InternalError",
+                500,
+                "An internal error has occurred".into(),
+            ),
         }
+    }
+}
+
+fn engine_parts(e: &EngineError) -> (&'static str, u16, String) {
+    use crate::engine::ids::Kind;
+    let not_found_code = |kind: &Kind| match kind {
+        Kind::Image => "InvalidAMIID.NotFound",
+        Kind::Instance => "InvalidInstanceID.NotFound",
+        Kind::KeyPair => "InvalidKeyPair.NotFound",
+        Kind::Reservation => "InvalidReservationID.NotFound",
+        Kind::Volume => "InvalidVolume.NotFound",
+    };
+    match e {
+        EngineError::Store(StoreError::Pool(_)) => (
+            "ServiceUnavailable",
+            503,
+            "The request has failed due to a temporary failure of the server.".into(),
+        ),
+        EngineError::Store(_) | EngineError::Io(_) => (
+            "InternalError",
+            500,
+            "An internal error has occurred".into(),
+        ),
+        EngineError::UnknownFilter(name) => (
+            "InvalidParameterValue",
+            400,
+            format!("The filter '{name}' is invalid"),
+        ),
+        EngineError::UnknownRegion(name) => (
+            "InvalidParameterValue",
+            400,
+            format!("Invalid region: [{name}]"),
+        ),
+        EngineError::UnknownZone(name) => (
+            "InvalidParameterValue",
+            400,
+            format!("Invalid availability zone: [{name}]"),
+        ),
+        EngineError::UnknownZoneId(id) => (
+            "InvalidParameterValue",
+            400,
+            format!("Invalid availability zone-id: [{id}]"),
+        ),
+        EngineError::UnknownAccountAttribute(name) => (
+            "InvalidParameterValue",
+            400,
+            format!(
+                "Value ({name}) for parameter attributeName is invalid. Unknown attribute name."
+            ),
+        ),
+        EngineError::NoSuchAccount(id) => (
+            "InvalidParameterValue",
+            400,
+            format!("The account '{id}' does not exist"),
+        ),
+        EngineError::NoSuchAccessKey(id) => (
+            "InvalidParameterValue",
+            400,
+            format!("The access key '{id}' does not exist"),
+        ),
+        EngineError::InvalidNextToken => (
+            "InvalidParameterValue",
+            400,
+            "The NextToken is invalid.".into(),
+        ),
+        EngineError::MalformedId { kind, id } => {
+            let code = match kind {
+                Kind::Image => "InvalidAMIID.Malformed",
+                Kind::Instance => "InvalidInstanceID.Malformed",
+                Kind::KeyPair => "InvalidKeyPair.Malformed",
+                Kind::Reservation => "InvalidReservationID.Malformed",
+                Kind::Volume => "InvalidVolumeID.Malformed",
+            };
+            (
+                code,
+                400,
+                format!("Invalid id: \"{id}\" (expecting \"{}-...\")", kind.prefix()),
+            )
+        }
+        EngineError::InvalidId(id) => ("InvalidID", 400, format!("The ID '{id}' is not valid")),
+        EngineError::NotFound { kind, ids } => {
+            let message = match (kind, ids.as_slice()) {
+                (Kind::Image, [one]) => format!("The image id '[{one}]' does not exist"),
+                (Kind::Image, many) => {
+                    format!("The image ids '[{}]' do not exist", many.join(", "))
+                }
+                (Kind::KeyPair, [one]) => format!("The key pair '{one}' does not exist"),
+                (Kind::Instance, [one]) => format!("The instance ID '{one}' does not exist"),
+                (Kind::Instance, many) => {
+                    format!("The instance IDs '{}' do not exist", many.join(", "))
+                }
+                (Kind::Volume, [one]) => format!("The volume '{one}' does not exist."),
+                (_, many) => format!("The resources '{}' do not exist", many.join(", ")),
+            };
+            (not_found_code(kind), 400, message)
+        }
+        EngineError::KeyPairNotFound(name) => (
+            "InvalidKeyPair.NotFound",
+            400,
+            format!("The key pair '{name}' does not exist"),
+        ),
+        EngineError::KeyPairDuplicate(name) => (
+            "InvalidKeyPair.Duplicate",
+            400,
+            format!("The keypair '{name}' already exists."),
+        ),
+        EngineError::InvalidKeyFormat(_) => (
+            "InvalidKey.Format",
+            400,
+            "Key is not in valid OpenSSH public key format".into(),
+        ),
+        EngineError::UnknownInstanceTypes(names) => (
+            "InvalidInstanceType",
+            400,
+            format!(
+                "The following supplied instance types do not exist: [{}]",
+                names.join(", ")
+            ),
+        ),
+        EngineError::TagLimitExceeded => (
+            "TagLimitExceeded",
+            400,
+            "The maximum number of Tags for a resource has been reached.".into(),
+        ),
+        EngineError::InvalidParameterValue(message) => {
+            ("InvalidParameterValue", 400, message.clone())
+        }
+        EngineError::InvalidParameterCombination(message) => {
+            ("InvalidParameterCombination", 400, message.clone())
+        }
+        EngineError::Unauthorized(_) => (
+            "UnauthorizedOperation",
+            403,
+            "You are not authorized to perform this operation.".into(),
+        ),
+        EngineError::InvalidAttributeItem(item) => (
+            "InvalidAMIAttributeItemValue",
+            400,
+            format!("Invalid attribute item value \"{item}\" for userId item type."),
+        ),
+        EngineError::DuplicateImageName { name, image_id } => (
+            "InvalidAMIName.Duplicate",
+            400,
+            format!("AMI name {name} is already in use by AMI {image_id}"),
+        ),
+        EngineError::InvalidImageAttribute(_) => (
+            "InvalidRequest",
+            400,
+            "The request received was invalid.".into(),
+        ),
     }
 }
 

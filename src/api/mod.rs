@@ -3,8 +3,13 @@
 
 pub mod action;
 pub mod error;
+pub mod images;
+pub mod instance_types;
+pub mod key_pairs;
 pub mod params;
 pub mod regions;
+pub mod shapes;
+pub mod tags;
 
 pub use action::Action;
 pub use error::ApiError;
@@ -22,24 +27,85 @@ pub struct Principal {
 /// Runs one action and renders its XML answer.
 pub async fn handle(
     engine: &Engine,
-    _principal: &Principal,
-    action: &Action,
+    who: &Principal,
+    action: Action,
     request_id: &str,
 ) -> Result<String, ApiError> {
     let name = action.name();
     let xml = match action {
         Action::DescribeRegions(req) => {
-            render_response(name, request_id, &regions::describe_regions(engine, req)?)
+            render_response(name, request_id, &regions::describe_regions(engine, &req)?)
         }
         Action::DescribeAvailabilityZones(req) => render_response(
             name,
             request_id,
-            &regions::describe_availability_zones(engine, req)?,
+            &regions::describe_availability_zones(engine, &req)?,
         ),
         Action::DescribeAccountAttributes(req) => render_response(
             name,
             request_id,
-            &regions::describe_account_attributes(engine, req)?,
+            &regions::describe_account_attributes(engine, &req)?,
+        ),
+        Action::DescribeImages(req) => render_response(
+            name,
+            request_id,
+            &images::describe_images(engine, who, req).await?,
+        ),
+        Action::DeregisterImage(req) => {
+            images::deregister_image(engine, who, req).await?;
+            render_response(name, request_id, &shapes::RETURN_TRUE)
+        }
+        Action::DescribeImageAttribute(req) => render_response(
+            name,
+            request_id,
+            &images::describe_image_attribute(engine, who, req).await?,
+        ),
+        Action::ModifyImageAttribute(req) => {
+            images::modify_image_attribute(engine, who, req).await?;
+            render_response(name, request_id, &shapes::RETURN_TRUE)
+        }
+        Action::DescribeInstanceTypes(req) => render_response(
+            name,
+            request_id,
+            &instance_types::describe_instance_types(engine, req)?,
+        ),
+        Action::DescribeInstanceTypeOfferings(req) => render_response(
+            name,
+            request_id,
+            &instance_types::describe_instance_type_offerings(engine, req)?,
+        ),
+        Action::CreateKeyPair(req) => render_response(
+            name,
+            request_id,
+            &key_pairs::create_key_pair(engine, who, req).await?,
+        ),
+        Action::ImportKeyPair(req) => render_response(
+            name,
+            request_id,
+            &key_pairs::import_key_pair(engine, who, req).await?,
+        ),
+        Action::DescribeKeyPairs(req) => render_response(
+            name,
+            request_id,
+            &key_pairs::describe_key_pairs(engine, who, req).await?,
+        ),
+        Action::DeleteKeyPair(req) => render_response(
+            name,
+            request_id,
+            &key_pairs::delete_key_pair(engine, who, req).await?,
+        ),
+        Action::CreateTags(req) => {
+            tags::create_tags(engine, who, req).await?;
+            render_response(name, request_id, &shapes::RETURN_TRUE)
+        }
+        Action::DeleteTags(req) => {
+            tags::delete_tags(engine, who, req).await?;
+            render_response(name, request_id, &shapes::RETURN_TRUE)
+        }
+        Action::DescribeTags(req) => render_response(
+            name,
+            request_id,
+            &tags::describe_tags(engine, who, req).await?,
         ),
     };
     xml.map_err(|e| ApiError::Internal(e.to_string()))

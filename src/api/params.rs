@@ -3,6 +3,8 @@
 
 use super::error::ApiError;
 use crate::engine::filter::Filter;
+use crate::engine::paging::Page;
+use crate::engine::tags::{Tag, TagSpecification};
 
 pub struct Params {
     pairs: Vec<(String, String)>,
@@ -118,6 +120,129 @@ impl Params {
             .collect())
     }
 
+    /// `Prefix.N.Field...` grouped by N in index order, each group's (field, value) pairs in
+    /// arrival order; the fields are the callers to check.
+    pub fn groups(&mut self, prefix: &str) -> Vec<(u32, Vec<(String, String)>)> {
+        let mut groups: Vec<(u32, Vec<(String, String)>)> = Vec::new();
+        for (i, (key, value)) in self.pairs.iter().enumerate() {
+            let Some((n, field)) = key
+                .strip_prefix(prefix)
+                .and_then(|rest| rest.strip_prefix('.'))
+                .and_then(|rest| rest.split_once('.'))
+            else {
+                continue;
+            };
+            let Ok(n) = n.parse::<u32>() else { continue };
+            self.used[i] = true;
+            match groups.iter_mut().find(|(k, _)| *k == n) {
+                Some((_, fields)) => fields.push((field.to_owned(), value.clone())),
+                None => groups.push((n, vec![(field.to_owned(), value.clone())])),
+            }
+        }
+        groups.sort_by_key(|(n, _)| *n);
+        groups
+    }
+
+    /// `Tag.N.Key` / `Tag.N.Value` under `prefix` (e.g. `Tag` or `TagSpecification.1.Tag`);
+    /// the value is None when not sent, which DeleteTags tells apart from empty.
+    pub fn tags(&mut self, prefix: &str) -> Result<Vec<(String, Option<String>)>, ApiError> {
+        let mut tags = Vec::new();
+        for (n, fields) in self.groups(prefix) {
+            let mut key = None;
+            let mut value = None;
+            for (field, v) in fields {
+                match field.as_str() {
+                    "Key" => key = Some(v),
+                    "Value" => value = Some(v),
+                    _ => return Err(ApiError::UnknownParameter(format!("{prefix}.{n}.{field}"))),
+                }
+            }
+            let key = key.ok_or_else(|| ApiError::MissingParameter(format!("{prefix}.{n}.Key")))?;
+            tags.push((key, value));
+        }
+        Ok(tags)
+    }
+
+    /// `TagSpecification.N` with `ResourceType` and `Tag.M.Key` / `Tag.M.Value`.
+    pub fn tag_specifications(&mut self) -> Result<Vec<TagSpecification>, ApiError> {
+        let mut specs = Vec::new();
+        for (n, fields) in self.groups("TagSpecification") {
+            let mut resource_type = None;
+            let mut tags: Vec<(u32, Option<String>, Option<String>)> = Vec::new();
+            for (field, value) in fields {
+                if field == "ResourceType" {
+                    resource_type = Some(value);
+                    continue;
+                }
+                let parsed = field
+                    .strip_prefix("Tag.")
+                    .and_then(|rest| rest.split_once('.'))
+                    .and_then(|(m, f)| m.parse::<u32>().ok().map(|m| (m, f.to_owned())));
+                let Some((m, f)) = parsed else {
+                    return Err(ApiError::UnknownParameter(format!(
+                        "TagSpecification.{n}.{field}"
+                    )));
+                };
+                let slot = match tags.iter().position(|(k, _, _)| *k == m) {
+                    Some(i) => i,
+                    None => {
+                        tags.push((m, None, None));
+                        tags.len() - 1
+                    }
+                };
+                match f.as_str() {
+                    "Key" => tags[slot].1 = Some(value),
+                    "Value" => tags[slot].2 = Some(value),
+                    _ => {
+                        return Err(ApiError::UnknownParameter(format!(
+                            "TagSpecification.{n}.Tag.{m}.{f}"
+                        )))
+                    }
+                }
+            }
+            tags.sort_by_key(|(m, _, _)| *m);
+            let resource_type = resource_type.ok_or_else(|| {
+                ApiError::MissingParameter(format!("TagSpecification.{n}.ResourceType"))
+            })?;
+            let mut list = Vec::new();
+            for (m, key, value) in tags {
+                let key = key.ok_or_else(|| {
+                    ApiError::MissingParameter(format!("TagSpecification.{n}.Tag.{m}.Key"))
+                })?;
+                list.push(Tag {
+                    key,
+                    value: value.unwrap_or_default(),
+                });
+            }
+            specs.push(TagSpecification {
+                resource_type,
+                tags: list,
+            });
+        }
+        Ok(specs)
+    }
+
+    /// `MaxResults` (within AWS's bounds for the action) and `NextToken`.
+    pub fn page(&mut self, min: i64, max: i64) -> Result<Page, ApiError> {
+        let max_results = self.int("MaxResults")?;
+        if let Some(n) = max_results {
+            if n < min {
+                return Err(ApiError::InvalidParameterValue(format!(
+                    "Value ( {n} ) for parameter maxResults is invalid. Expecting a value greater than {min}."
+                )));
+            }
+            if n > max {
+                return Err(ApiError::InvalidParameterValue(format!(
+                    "Value ( {n} ) for parameter maxResults is invalid. Expecting a value less than {max}."
+                )));
+            }
+        }
+        Ok(Page {
+            max_results,
+            next_token: self.string("NextToken").filter(|t| !t.is_empty()),
+        })
+    }
+
     /// `DryRun`, false unless sent as true.
     pub fn dry_run(&mut self) -> Result<bool, ApiError> {
         Ok(self.bool("DryRun")?.unwrap_or(false))
@@ -196,6 +321,70 @@ mod tests {
         assert!(!p.dry_run().unwrap());
         p.filters().unwrap();
         assert!(matches!(p.finish(), Err(ApiError::UnknownParameter(k)) if k == "Bogus"));
+    }
+
+    #[test]
+    fn tag_specifications_are_read_whole() {
+        let mut p = params(&[
+            ("TagSpecification.1.ResourceType", "key-pair"),
+            ("TagSpecification.1.Tag.2.Key", "env"),
+            ("TagSpecification.1.Tag.2.Value", "lab"),
+            ("TagSpecification.1.Tag.1.Key", "Name"),
+            ("TagSpecification.1.Tag.1.Value", ""),
+        ]);
+        assert_eq!(
+            p.tag_specifications().unwrap(),
+            vec![TagSpecification {
+                resource_type: "key-pair".into(),
+                tags: vec![
+                    Tag {
+                        key: "Name".into(),
+                        value: "".into()
+                    },
+                    Tag {
+                        key: "env".into(),
+                        value: "lab".into()
+                    },
+                ],
+            }]
+        );
+        assert!(p.finish().is_ok());
+        let mut p = params(&[("TagSpecification.1.Tag.1.Key", "Name")]);
+        assert_eq!(
+            p.tag_specifications().unwrap_err().message(),
+            "The request must contain the parameter TagSpecification.1.ResourceType"
+        );
+    }
+
+    #[test]
+    fn tags_tell_absent_values_from_empty_ones() {
+        let mut p = params(&[("Tag.1.Key", "a"), ("Tag.2.Key", "b"), ("Tag.2.Value", "")]);
+        assert_eq!(
+            p.tags("Tag").unwrap(),
+            vec![
+                ("a".to_owned(), None),
+                ("b".to_owned(), Some(String::new()))
+            ]
+        );
+    }
+
+    #[test]
+    fn max_results_has_bounds() {
+        let mut p = params(&[("MaxResults", "4"), ("NextToken", "t")]);
+        assert_eq!(
+            p.page(5, 1000).unwrap_err().message(),
+            "Value ( 4 ) for parameter maxResults is invalid. Expecting a value greater than 5."
+        );
+        let mut p = params(&[("MaxResults", "5"), ("NextToken", "t")]);
+        assert_eq!(
+            p.page(5, 1000).unwrap(),
+            Page {
+                max_results: Some(5),
+                next_token: Some("t".into())
+            }
+        );
+        let mut p = params(&[("MaxResults", "1001")]);
+        assert!(p.page(5, 1000).is_err());
     }
 
     #[test]

@@ -1,12 +1,7 @@
 //! EC2's filters: `Filter.N.Name` with `Filter.N.Value.M`; values OR-ed within a filter,
 //! filters AND-ed; `*` and `?` wildcards, `\` escaping them.
 
-/// One `Filter.N`: a name and the values any of which may match.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Filter {
-    pub name: String,
-    pub values: Vec<String>,
-}
+pub use crate::store::filters::Filter;
 
 /// Whether `value` matches `pattern`, where `*` is any run of characters, `?` any one
 /// character, and `\` makes the next character literal.

@@ -3,12 +3,19 @@
 
 pub mod accounts;
 pub mod filter;
+pub mod ids;
+pub mod images;
+pub mod instance_types;
+pub mod key_pairs;
+pub mod keys;
+pub mod paging;
 pub mod regions;
+pub mod tags;
 
 use crate::store::{Store, StoreError};
 
 /// What the engine serves, fixed at start-up.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub region: String,
     /// The host (and port) clients reach this gateway at, shown as the region's endpoint.
@@ -16,6 +23,7 @@ pub struct Settings {
     pub zones: Vec<ZoneSetting>,
     /// The instance limit shown as the `max-instances` account attribute.
     pub max_instances: u32,
+    pub instance_types: Vec<instance_types::InstanceTypeSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +59,54 @@ pub enum EngineError {
     /// An access key id that does not exist.
     #[error("no such access key {0:?}")]
     NoSuchAccessKey(String),
+    /// A NextToken this gateway did not issue for this listing.
+    #[error("invalid NextToken")]
+    InvalidNextToken,
+    /// An id that is not shaped like an id of its kind.
+    #[error("malformed id {id:?}")]
+    MalformedId { kind: ids::Kind, id: String },
+    /// A resource id of no known kind (CreateTags and the like).
+    #[error("invalid id {0:?}")]
+    InvalidId(String),
+    /// Resources that do not exist, or that the caller may not see.
+    #[error("{kind:?} not found: {ids:?}")]
+    NotFound { kind: ids::Kind, ids: Vec<String> },
+    /// A key pair name that is not the caller's.
+    #[error("key pair {0:?} not found")]
+    KeyPairNotFound(String),
+    /// A key pair name the caller already uses.
+    #[error("key pair {0:?} already exists")]
+    KeyPairDuplicate(String),
+    /// Public key material that is not an accepted OpenSSH key.
+    #[error("invalid public key: {0}")]
+    InvalidKeyFormat(String),
+    /// Instance types not in the catalogue.
+    #[error("unknown instance types {0:?}")]
+    UnknownInstanceTypes(Vec<String>),
+    /// A resource would carry more than 50 tags.
+    #[error("tag limit exceeded")]
+    TagLimitExceeded,
+    /// A value the engine refuses; the message says why, in EC2's words.
+    #[error("{0}")]
+    InvalidParameterValue(String),
+    /// Parameters that do not go together; the message says why.
+    #[error("{0}")]
+    InvalidParameterCombination(String),
+    /// The caller may not do this to this resource.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// A launch permission naming no valid account.
+    #[error("invalid launch permission item {0:?}")]
+    InvalidAttributeItem(String),
+    /// An image name the owner already uses.
+    #[error("image name {name:?} is in use by {image_id}")]
+    DuplicateImageName { name: String, image_id: String },
+    /// An image attribute name EC2 does not define.
+    #[error("invalid image attribute {0:?}")]
+    InvalidImageAttribute(String),
+    /// Something outside the database failed (a file, a tool); the detail is for the log.
+    #[error("{0}")]
+    Io(String),
 }
 
 /// The engine; cheap to clone, shared by every request.
@@ -58,14 +114,34 @@ pub enum EngineError {
 pub struct Engine {
     store: Store,
     settings: std::sync::Arc<Settings>,
+    pager: paging::Pager,
 }
 
 impl Engine {
-    pub fn new(store: Store, settings: Settings) -> Engine {
-        Engine {
+    /// Builds the engine on an open store; blocking (reads the shared pagination key).
+    pub fn open(store: Store, settings: Settings) -> Result<Engine, EngineError> {
+        let key_hex = store.run_now::<_, EngineError>(|conn| {
+            Ok(crate::store::secrets::get_or_create(
+                conn,
+                "pagination",
+                || {
+                    let bytes: [u8; 32] = rand::random();
+                    hex::encode(bytes)
+                },
+            )?)
+        })?;
+        let mut key = [0u8; 32];
+        hex::decode_to_slice(&key_hex, &mut key)
+            .map_err(|_| EngineError::Io("the stored pagination key is not 32 hex bytes".into()))?;
+        Ok(Engine {
             store,
             settings: std::sync::Arc::new(settings),
-        }
+            pager: paging::Pager::new(key),
+        })
+    }
+
+    pub fn pager(&self) -> &paging::Pager {
+        &self.pager
     }
 
     pub fn settings(&self) -> &Settings {
@@ -82,4 +158,10 @@ pub fn timestamp_now() -> String {
     chrono::Utc::now()
         .format("%Y-%m-%dT%H:%M:%S%.3fZ")
         .to_string()
+}
+
+impl From<diesel::result::Error> for EngineError {
+    fn from(e: diesel::result::Error) -> Self {
+        EngineError::Store(StoreError::Query(e))
+    }
 }

@@ -1,8 +1,14 @@
 //! Persistence with Diesel: SQLite embedded by default, PostgreSQL when several gateways share
 //! one database. One code path serves both through [`DbConnection`], a Diesel MultiConnection.
 
+#[macro_use]
+pub mod filters;
 pub mod accounts;
+pub mod images;
+pub mod key_pairs;
 pub mod schema;
+pub mod secrets;
+pub mod tags;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -95,10 +101,12 @@ impl r2d2::ManageConnection for Manager {
             DatabaseUrl::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
                 // WAL lets readers run beside the writer; busy_timeout makes writers queue
-                // rather than fail; NORMAL sync in WAL mode loses nothing when the process dies.
+                // rather than fail; NORMAL sync in WAL mode loses nothing when the process dies;
+                // EC2's filters are case-sensitive, and so is PostgreSQL's LIKE.
                 conn.batch_execute(
                     "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
-                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+                     PRAGMA case_sensitive_like = ON;",
                 )?;
                 Ok(DbConnection::Sqlite(conn))
             }

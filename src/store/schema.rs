@@ -17,5 +17,69 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    gateway_secrets (name) {
+        name -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    images (image_id) {
+        image_id -> Text,
+        owner_id -> Text,
+        name -> Text,
+        description -> Text,
+        state -> Text,
+        architecture -> Text,
+        is_public -> Bool,
+        root_device_name -> Text,
+        size_gib -> Integer,
+        disk_path -> Text,
+        disk_format -> Text,
+        disk_bytes -> BigInt,
+        sha256 -> Text,
+        created_at -> Text,
+    }
+}
+
+diesel::table! {
+    image_launch_permissions (image_id, account_id) {
+        image_id -> Text,
+        account_id -> Text,
+    }
+}
+
+diesel::table! {
+    key_pairs (key_pair_id) {
+        key_pair_id -> Text,
+        account_id -> Text,
+        key_name -> Text,
+        key_type -> Text,
+        fingerprint -> Text,
+        public_key -> Text,
+        created_at -> Text,
+    }
+}
+
+diesel::table! {
+    tags (resource_id, tag_key) {
+        resource_id -> Text,
+        tag_key -> Text,
+        tag_value -> Text,
+        account_id -> Text,
+        resource_type -> Text,
+    }
+}
+
 diesel::joinable!(access_keys -> accounts (account_id));
-diesel::allow_tables_to_appear_in_same_query!(accounts, access_keys);
+diesel::joinable!(image_launch_permissions -> images (image_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    accounts,
+    access_keys,
+    gateway_secrets,
+    images,
+    image_launch_permissions,
+    key_pairs,
+    tags,
+);

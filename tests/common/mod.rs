@@ -121,9 +121,16 @@ pub async fn start() -> TestGateway {
             },
         ],
         max_instances: 20,
+        instance_types: ec2gw::engine::instance_types::default_catalogue(),
+    };
+    let engine = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || Engine::open(store, settings).unwrap())
+            .await
+            .unwrap()
     };
     let gateway = Arc::new(Gateway {
-        engine: Engine::new(store.clone(), settings),
+        engine,
         max_body_bytes: 64 * 1024,
     });
     let (tx, rx) = oneshot::channel::<()>();

@@ -1,0 +1,167 @@
+//! EC2 filters as SQL, so a Describe over many rows reads only the rows it answers with.
+//! Exact values compare with `=`; `*` and `?` become LIKE's `%` and `_` (case-sensitive on
+//! both backends: SQLite's LIKE is made so per connection).
+
+use diesel::dsl::sql;
+use diesel::expression::BoxableExpression;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
+
+use super::MultiBackend;
+
+/// One `Filter.N`: a name and the values any of which may match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub name: String,
+    pub values: Vec<String>,
+}
+
+/// An EC2 filter value as a LIKE pattern with `\` as escape, or None when it has no wildcard
+/// and an equality test will do.
+pub fn like_pattern(value: &str) -> Option<String> {
+    let mut out = String::with_capacity(value.len() + 2);
+    let mut wild = false;
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' => {
+                wild = true;
+                out.push('%');
+            }
+            '?' => {
+                wild = true;
+                out.push('_');
+            }
+            '\\' => push_literal(&mut out, chars.next().unwrap_or('\\')),
+            c => push_literal(&mut out, c),
+        }
+    }
+    wild.then_some(out)
+}
+
+/// The value with EC2's `\` escapes removed, for an equality test.
+pub fn unescape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        out.push(if c == '\\' {
+            chars.next().unwrap_or('\\')
+        } else {
+            c
+        });
+    }
+    out
+}
+
+fn push_literal(out: &mut String, c: char) {
+    if matches!(c, '%' | '_' | '\\') {
+        out.push('\\');
+    }
+    out.push(c);
+}
+
+/// A boxed SQL predicate over `$table`: true if `$column` matches any of `$values` (EC2
+/// filter values, OR-ed). Written as a macro so each call site keeps its concrete column type.
+macro_rules! text_matches {
+    ($table:ty, $column:expr, $values:expr) => {{
+        use diesel::prelude::*;
+        let mut predicate: Box<
+            dyn diesel::expression::BoxableExpression<
+                $table,
+                crate::store::MultiBackend,
+                SqlType = diesel::sql_types::Bool,
+            >,
+        > = Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0"));
+        for value in $values.iter() {
+            predicate = match crate::store::filters::like_pattern(value) {
+                Some(pattern) => Box::new(predicate.or($column.like(pattern).escape('\\'))),
+                None => Box::new(predicate.or($column.eq(crate::store::filters::unescape(value)))),
+            };
+        }
+        predicate
+    }};
+}
+
+/// A constant predicate, for filters on values every row shares (e.g. `virtualization-type`).
+macro_rules! constant {
+    ($table:ty, $holds:expr) => {{
+        let predicate: Box<
+            dyn diesel::expression::BoxableExpression<
+                $table,
+                crate::store::MultiBackend,
+                SqlType = diesel::sql_types::Bool,
+            >,
+        > = Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>(if $holds {
+            "1 = 1"
+        } else {
+            "1 = 0"
+        }));
+        predicate
+    }};
+}
+
+/// A predicate for one tag filter: `tag:KEY` (values match that key's value), `tag-key`
+/// (values match a key) or `tag-value`, among the tags `account` put on its resources.
+/// `id_column` is the outer table's resource id column, qualified (`images.image_id`). Each
+/// value is a subquery on the tags index that does not depend on the outer row. Written in
+/// SQL because Diesel cannot box a subquery for a MultiConnection.
+pub fn tag_predicate<QS: 'static>(
+    id_column: &'static str,
+    account: &str,
+    filter: &Filter,
+) -> Box<dyn BoxableExpression<QS, MultiBackend, SqlType = Bool>> {
+    let (key, column) = match filter.name.strip_prefix("tag:") {
+        Some(key) => (Some(key.to_owned()), "tag_value"),
+        None if filter.name == "tag-key" => (None, "tag_key"),
+        None => (None, "tag_value"),
+    };
+    let mut predicate: Box<dyn BoxableExpression<QS, MultiBackend, SqlType = Bool>> =
+        Box::new(sql::<Bool>("1 = 0"));
+    for value in &filter.values {
+        let (operator, operand) = match like_pattern(value) {
+            Some(pattern) => (" LIKE ", pattern),
+            None => (" = ", unescape(value)),
+        };
+        let escape = if operator == " LIKE " {
+            " ESCAPE '\\'"
+        } else {
+            ""
+        };
+        let head = sql::<Bool>(&format!(
+            "{id_column} IN (SELECT resource_id FROM tags WHERE account_id = "
+        ))
+        .bind::<Text, _>(account.to_owned());
+        let piece: Box<dyn BoxableExpression<QS, MultiBackend, SqlType = Bool>> = match &key {
+            Some(key) => Box::new(
+                head.sql(" AND tag_key = ")
+                    .bind::<Text, _>(key.clone())
+                    .sql(&format!(" AND {column}{operator}"))
+                    .bind::<Text, _>(operand)
+                    .sql(&format!("{escape})")),
+            ),
+            None => Box::new(
+                head.sql(&format!(" AND {column}{operator}"))
+                    .bind::<Text, _>(operand)
+                    .sql(&format!("{escape})")),
+            ),
+        };
+        predicate = Box::new(predicate.or(piece));
+    }
+    predicate
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_become_like_patterns() {
+        assert_eq!(like_pattern("web-*"), Some("web-%".into()));
+        assert_eq!(like_pattern("a?c"), Some("a_c".into()));
+        assert_eq!(like_pattern("100%_*"), Some("100\\%\\_%".into()));
+        assert_eq!(like_pattern("\\*literal*"), Some("*literal%".into()));
+        assert_eq!(like_pattern("plain"), None);
+        assert_eq!(like_pattern("\\*"), None);
+        assert_eq!(unescape("\\*lit\\?\\\\"), "*lit?\\");
+    }
+}
