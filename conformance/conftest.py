@@ -26,6 +26,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
+pytest_plugins = ["spec_capture"]  # ec2-spec: every answer checked against the botocore EC2 model
+
 REPO = Path(__file__).resolve().parent.parent
 VENV_PYTHON = REPO / ".venv" / "bin" / "python"
 START_TIMEOUT = 30.0
@@ -366,6 +368,73 @@ def aws(gateway, tmp_path) -> AwsCli:
     home = tmp_path / "aws-home"
     home.mkdir()
     return AwsCli(gateway, home)
+
+
+@pytest.fixture(scope="session")
+def disk_image(tmp_path_factory) -> Path:
+    """A tiny empty qcow2 disk (64 MiB virtual), for `ec2gw admin image import`."""
+    if shutil.which("qemu-img") is None:
+        pytest.fail("qemu-img is not installed (scripts/system-deps installs qemu-utils)", pytrace=False)
+    path = tmp_path_factory.mktemp("disk") / "tiny.qcow2"
+    proc = subprocess.run(
+        ["qemu-img", "create", "-f", "qcow2", str(path), "64M"], capture_output=True, text=True, timeout=60
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"qemu-img create failed:\n{proc.stderr}", pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def import_image(gateway, disk_image):
+    """Factory: imports a disk as an image through `ec2gw admin image import --json` and returns
+    what it prints ({"ImageId", "Name", "OwnerId", "SizeGiB", "Sha256"}).
+
+    `account` is an Account or an account id (default: the gateway's main account)."""
+
+    def run(
+        name: str,
+        account: Account | str | None = None,
+        *,
+        public: bool = False,
+        arch: str = "x86_64",
+        description: str | None = None,
+        file: Path | None = None,
+    ) -> dict:
+        account = account or gateway.account
+        account_id = account.account_id if isinstance(account, Account) else account
+        args = [
+            "--data-dir", str(gateway.data_dir),
+            "image", "import", str(file or disk_image),
+            "--name", name,
+            "--account", account_id,
+            "--arch", arch,
+        ]
+        if public:
+            args.append("--public")
+        if description is not None:
+            args += ["--description", description]
+        return gateway.admin_json(*args)
+
+    return run
+
+
+def make_resource(gateway: Gateway, account: Account | None = None, **overrides):
+    account = account or gateway.account
+    kwargs = dict(
+        region_name="us-east-1",
+        endpoint_url=gateway.endpoint,
+        aws_access_key_id=account.access_key,
+        aws_secret_access_key=account.secret_key,
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=15),
+    )
+    kwargs.update(overrides)
+    return boto3.session.Session().resource("ec2", **kwargs)
+
+
+@pytest.fixture(scope="session")
+def resource_for(gateway):
+    """Factory: a boto3 EC2 *resource* (ec2.Image, ec2.KeyPair, ...) on the gateway for an account."""
+    return lambda account=None, **overrides: make_resource(gateway, account, **overrides)
 
 
 # --------------------------------------------------------------------------- reporting

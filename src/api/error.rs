@@ -279,11 +279,9 @@ fn engine_parts(e: &EngineError) -> (&'static str, u16, String) {
         EngineError::InvalidParameterCombination(message) => {
             ("InvalidParameterCombination", 400, message.clone())
         }
-        EngineError::Unauthorized(_) => (
-            "UnauthorizedOperation",
-            403,
-            "You are not authorized to perform this operation.".into(),
-        ),
+        EngineError::NotAuthorizedFor(resource) => {
+            ("AuthFailure", 401, format!("Not authorized for {resource}"))
+        }
         EngineError::InvalidAttributeItem(item) => (
             "InvalidAMIAttributeItemValue",
             400,

@@ -224,6 +224,7 @@ impl From<InstanceTypeSpec> for InstanceTypeItem {
                 }]
                 .into(),
                 ipv4_addresses_per_interface: t.ipv4_per_interface,
+                // AWS gives each interface as many IPv6 addresses as IPv4 ones.
                 ipv6_addresses_per_interface: t.ipv4_per_interface,
                 ipv6_supported: true,
                 ena_support: "required",
@@ -231,7 +232,12 @@ impl From<InstanceTypeSpec> for InstanceTypeItem {
                 encryption_in_transit_supported: false,
             },
             placement_group_info: PlacementGroupInfo {
-                supported_strategies: vec!["cluster", "partition", "spread"].into(),
+                // Burstable types cannot join a cluster placement group.
+                supported_strategies: if t.burstable() {
+                    vec!["partition", "spread"].into()
+                } else {
+                    vec!["cluster", "partition", "spread"].into()
+                },
             },
             hibernation_supported: false,
             burstable_performance_supported: t.burstable(),

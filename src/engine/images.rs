@@ -21,7 +21,7 @@ pub const ROOT_DEVICE_NAME: &str = "/dev/xvda";
 pub const ARCHITECTURES: &[&str] = &["x86_64", "arm64", "i386"];
 const GIB: u64 = 1 << 30;
 
-/// An image as a caller sees it: tags only if the caller owns it.
+/// An image as a caller sees it, with the tags the caller put on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Image {
     pub row: ImageRow,
@@ -127,7 +127,7 @@ fn visible(
     }
 }
 
-/// An image the caller owns: NotFound if invisible, Unauthorized if someone else's.
+/// An image the caller owns: NotFound if invisible, AuthFailure if someone else's.
 fn owned(
     conn: &mut DbConnection,
     account_id: &str,
@@ -135,9 +135,7 @@ fn owned(
 ) -> Result<ImageRow, EngineError> {
     let row = visible(conn, account_id, image_id)?;
     if row.owner_id != account_id {
-        return Err(EngineError::Unauthorized(format!(
-            "{account_id} does not own {image_id}"
-        )));
+        return Err(EngineError::NotAuthorizedFor(format!("image:{image_id}")));
     }
     Ok(row)
 }
@@ -194,12 +192,8 @@ impl Engine {
             .store()
             .run::<_, EngineError, _>(move |conn| {
                 let rows = rows::describe(conn, &query)?;
-                let owned: Vec<String> = rows
-                    .iter()
-                    .filter(|r| r.owner_id == query.viewer)
-                    .map(|r| r.image_id.clone())
-                    .collect();
-                Ok((rows, tag_sets(conn, &owned)?))
+                let ids: Vec<String> = rows.iter().map(|r| r.image_id.clone()).collect();
+                Ok((rows, tag_sets(conn, &query.viewer, &ids)?))
             })
             .await?;
         if !search.image_ids.is_empty() {
@@ -256,6 +250,7 @@ impl Engine {
         self.store()
             .run(move |conn| {
                 owned(conn, &account_id, &image_id)?;
+                crate::store::tags::delete_everyones(conn, &image_id)?;
                 Ok(rows::set_state(conn, &image_id, "deregistered")?)
             })
             .await

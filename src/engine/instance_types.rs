@@ -173,40 +173,45 @@ fn is_burstable(name: &str) -> bool {
     name.starts_with('t')
 }
 
-/// The default catalogue: AWS's vCPU and memory figures for these names.
+/// The default catalogue: AWS's figures for these names (vCPUs, memory, network interfaces
+/// and addresses per interface, as DescribeInstanceTypes reports them on AWS).
 pub fn default_catalogue() -> Vec<InstanceTypeSpec> {
-    let mut types = vec![
-        InstanceTypeSpec::sized("t2.micro", 1, 1024, 8),
-        InstanceTypeSpec::sized("t3.nano", 2, 512, 8),
-        InstanceTypeSpec::sized("t3.micro", 2, 1024, 8),
-        InstanceTypeSpec::sized("t3.small", 2, 2048, 8),
-        InstanceTypeSpec::sized("t3.medium", 2, 4096, 8),
-        InstanceTypeSpec::sized("t3.large", 2, 8192, 8),
-        InstanceTypeSpec::sized("t3.xlarge", 4, 16384, 8),
-        InstanceTypeSpec::sized("t3.2xlarge", 8, 32768, 8),
-        InstanceTypeSpec::sized("m5.large", 2, 8192, 8),
-        InstanceTypeSpec::sized("m5.xlarge", 4, 16384, 8),
-        InstanceTypeSpec::sized("m5.2xlarge", 8, 32768, 8),
-        InstanceTypeSpec::sized("m5.4xlarge", 16, 65536, 8),
-        InstanceTypeSpec::sized("c5.large", 2, 4096, 8),
-        InstanceTypeSpec::sized("c5.xlarge", 4, 8192, 8),
-        InstanceTypeSpec::sized("c5.2xlarge", 8, 16384, 8),
-        InstanceTypeSpec::sized("r5.large", 2, 16384, 8),
-        InstanceTypeSpec::sized("r5.xlarge", 4, 32768, 8),
-        InstanceTypeSpec::sized("r5.2xlarge", 8, 65536, 8),
+    // name, vCPUs, MiB, interfaces, IPv4 addresses per interface
+    const TYPES: &[(&str, u32, u64, u32, u32)] = &[
+        ("t2.micro", 1, 1024, 2, 2),
+        ("t3.nano", 2, 512, 2, 2),
+        ("t3.micro", 2, 1024, 2, 2),
+        ("t3.small", 2, 2048, 3, 4),
+        ("t3.medium", 2, 4096, 3, 6),
+        ("t3.large", 2, 8192, 3, 12),
+        ("t3.xlarge", 4, 16384, 4, 15),
+        ("t3.2xlarge", 8, 32768, 4, 15),
+        ("m5.large", 2, 8192, 3, 10),
+        ("m5.xlarge", 4, 16384, 4, 15),
+        ("m5.2xlarge", 8, 32768, 4, 15),
+        ("m5.4xlarge", 16, 65536, 8, 30),
+        ("c5.large", 2, 4096, 3, 10),
+        ("c5.xlarge", 4, 8192, 4, 15),
+        ("c5.2xlarge", 8, 16384, 4, 15),
+        ("r5.large", 2, 16384, 3, 10),
+        ("r5.xlarge", 4, 32768, 4, 15),
+        ("r5.2xlarge", 8, 65536, 4, 15),
     ];
-    for t in &mut types {
-        if t.name == "t2.micro" {
-            t.network_performance = "Low to Moderate".into();
-            t.max_network_interfaces = 2;
-            t.ipv4_per_interface = 2;
-        }
-        t.free_tier = t.name == "t3.micro" || t.name == "t2.micro";
-        if t.family() == "c5" {
-            t.clock_ghz = 3.4;
-        }
-    }
-    types
+    TYPES
+        .iter()
+        .map(|&(name, vcpus, memory_mib, interfaces, addresses)| {
+            let mut t = InstanceTypeSpec::sized(name, vcpus, memory_mib, 8);
+            t.max_network_interfaces = interfaces;
+            t.ipv4_per_interface = addresses;
+            t.free_tier = name == "t3.micro" || name == "t2.micro";
+            match t.family() {
+                "t2" => t.network_performance = "Low to Moderate".into(),
+                "c5" => t.clock_ghz = 3.4,
+                _ => {}
+            }
+            t
+        })
+        .collect()
 }
 
 /// One offering: a type in a location.
@@ -362,6 +367,17 @@ mod tests {
     }
 
     #[test]
+    fn network_limits_are_awss() {
+        let catalogue = default_catalogue();
+        let get = |name: &str| catalogue.iter().find(|t| t.name == name).unwrap().clone();
+        let t3 = get("t3.micro");
+        assert_eq!((t3.max_network_interfaces, t3.ipv4_per_interface), (2, 2));
+        let m5 = get("m5.4xlarge");
+        assert_eq!((m5.max_network_interfaces, m5.ipv4_per_interface), (8, 30));
+        assert_eq!(get("t2.micro").network_performance, "Low to Moderate");
+    }
+
+    #[test]
     fn filters_see_the_documented_names() {
         let t = InstanceTypeSpec::sized("c5.large", 2, 4096, 8);
         assert_eq!(
@@ -374,7 +390,10 @@ mod tests {
         );
         assert_eq!(t.filter_values("no-such-filter"), None);
         for name in FILTERS {
-            assert!(t.filter_values(name).is_some(), "{name} is listed but not answered");
+            assert!(
+                t.filter_values(name).is_some(),
+                "{name} is listed but not answered"
+            );
         }
     }
 }

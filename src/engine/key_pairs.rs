@@ -181,7 +181,7 @@ impl Engine {
             .run::<_, EngineError, _>(move |conn| {
                 let found = rows::describe(conn, &account, &wanted_names, &wanted_ids, &filters)?;
                 let ids: Vec<String> = found.iter().map(|k| k.key_pair_id.clone()).collect();
-                Ok((found, tag_sets(conn, &ids)?))
+                Ok((found, tag_sets(conn, &account, &ids)?))
             })
             .await?;
         // A name or id asked for but absent is an error, unless a filter removed it.
@@ -237,7 +237,7 @@ impl Engine {
                     let deleted =
                         rows::delete(conn, &account, name.as_deref(), key_pair_id.as_deref())?;
                     if let Some(row) = &deleted {
-                        tag_rows::delete(conn, &row.key_pair_id, None, None)?;
+                        tag_rows::delete_everyones(conn, &row.key_pair_id)?;
                     }
                     Ok::<_, EngineError>(deleted.map(|r| r.key_pair_id))
                 })

@@ -92,9 +92,9 @@ pub enum EngineError {
     /// Parameters that do not go together; the message says why.
     #[error("{0}")]
     InvalidParameterCombination(String),
-    /// The caller may not do this to this resource.
-    #[error("unauthorized: {0}")]
-    Unauthorized(String),
+    /// The caller may see the resource (`image:ami-...`) but not do this to it.
+    #[error("not authorized for {0}")]
+    NotAuthorizedFor(String),
     /// A launch permission naming no valid account.
     #[error("invalid launch permission item {0:?}")]
     InvalidAttributeItem(String),

@@ -98,13 +98,14 @@ pub fn rows_for(account_id: &str, kind: Kind, resource_id: &str, tags: &[Tag]) -
         .collect()
 }
 
-/// The tags of each of the given resources, keyed by id, in key order.
+/// The tags an account put on each of the given resources, keyed by id, in key order.
 pub fn tag_sets(
     conn: &mut DbConnection,
+    account_id: &str,
     ids: &[String],
 ) -> Result<HashMap<String, Vec<Tag>>, EngineError> {
     let mut sets: HashMap<String, Vec<Tag>> = HashMap::new();
-    for row in rows::of_resources(conn, ids)? {
+    for row in rows::of_resources(conn, account_id, ids)? {
         sets.entry(row.resource_id).or_default().push(Tag {
             key: row.tag_key,
             value: row.tag_value,
@@ -113,29 +114,28 @@ pub fn tag_sets(
     Ok(sets)
 }
 
-/// The kind of a resource the caller owns, or why it cannot be tagged.
-fn owned_resource(
-    conn: &mut DbConnection,
-    account_id: &str,
-    id: &str,
-) -> Result<Kind, EngineError> {
+/// The kind of a resource the caller may tag (its own, or an image shared with it), or why
+/// it cannot be tagged.
+fn taggable(conn: &mut DbConnection, account_id: &str, id: &str) -> Result<Kind, EngineError> {
     let kind = Kind::of(id).ok_or_else(|| EngineError::InvalidId(id.to_owned()))?;
     if !ids::is_well_formed(kind, id) {
         return Err(EngineError::InvalidId(id.to_owned()));
     }
-    let owner = match kind {
-        Kind::Image => images::find(conn, id)?
-            .filter(|i| i.state != "deregistered")
-            .map(|i| i.owner_id),
-        Kind::KeyPair => key_pairs::find(conn, id)?.map(|k| k.account_id),
-        Kind::Instance | Kind::Reservation | Kind::Volume => None,
+    let allowed = match kind {
+        Kind::Image => match images::find(conn, id)?.filter(|i| i.state != "deregistered") {
+            Some(image) => images::may_launch(conn, &image, account_id)?,
+            None => false,
+        },
+        Kind::KeyPair => key_pairs::find(conn, id)?.is_some_and(|k| k.account_id == account_id),
+        Kind::Instance | Kind::Reservation | Kind::Volume => false,
     };
-    match owner {
-        Some(owner) if owner == account_id => Ok(kind),
-        _ => Err(EngineError::NotFound {
+    if allowed {
+        Ok(kind)
+    } else {
+        Err(EngineError::NotFound {
             kind,
             ids: vec![id.to_owned()],
-        }),
+        })
     }
 }
 
@@ -155,8 +155,8 @@ impl Engine {
             .run(move |conn| {
                 conn.transaction(|conn| {
                     for id in &resource_ids {
-                        let kind = owned_resource(conn, &account_id, id)?;
-                        let mut keys = rows::keys_of(conn, id)?;
+                        let kind = taggable(conn, &account_id, id)?;
+                        let mut keys = rows::keys_of(conn, &account_id, id)?;
                         keys.extend(tags.iter().map(|t| t.key.clone()));
                         keys.sort_unstable();
                         keys.dedup();
@@ -184,12 +184,12 @@ impl Engine {
             .run(move |conn| {
                 conn.transaction(|conn| {
                     for id in &resource_ids {
-                        owned_resource(conn, &account_id, id)?;
+                        taggable(conn, &account_id, id)?;
                         if tags.is_empty() {
-                            rows::delete(conn, id, None, None)?;
+                            rows::delete(conn, &account_id, id, None, None)?;
                         }
                         for (key, value) in &tags {
-                            rows::delete(conn, id, Some(key), value.as_deref())?;
+                            rows::delete(conn, &account_id, id, Some(key), value.as_deref())?;
                         }
                     }
                     Ok(())

@@ -61,24 +61,45 @@ fn push_literal(out: &mut String, c: char) {
 }
 
 /// A boxed SQL predicate over `$table`: true if `$column` matches any of `$values` (EC2
-/// filter values, OR-ed). Written as a macro so each call site keeps its concrete column type.
+/// filter values, OR-ed). Exact values become one `IN`, wildcards `LIKE`s; no constant is
+/// OR-ed in, so the planner can still use an index. Written as a macro so each call site
+/// keeps its concrete column type.
 macro_rules! text_matches {
     ($table:ty, $column:expr, $values:expr) => {{
         use diesel::prelude::*;
-        let mut predicate: Box<
+        type Predicate = Box<
             dyn diesel::expression::BoxableExpression<
                 $table,
                 crate::store::MultiBackend,
                 SqlType = diesel::sql_types::Bool,
             >,
-        > = Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0"));
+        >;
+        let mut exact: Vec<String> = Vec::new();
+        let mut patterns: Vec<String> = Vec::new();
         for value in $values.iter() {
-            predicate = match crate::store::filters::like_pattern(value) {
-                Some(pattern) => Box::new(predicate.or($column.like(pattern).escape('\\'))),
-                None => Box::new(predicate.or($column.eq(crate::store::filters::unescape(value)))),
-            };
+            match crate::store::filters::like_pattern(value) {
+                Some(pattern) => patterns.push(pattern),
+                None => exact.push(crate::store::filters::unescape(value)),
+            }
         }
-        predicate
+        let mut predicate: Option<Predicate> = match exact.len() {
+            0 => None,
+            1 => Some(Box::new($column.eq(exact.remove(0)))),
+            _ => Some(Box::new($column.eq_any(exact))),
+        };
+        for pattern in patterns {
+            // The escape is spelt as a literal: SQLite plans a LIKE on an index only when it
+            // is not a bound parameter, which Diesel's `.escape()` makes it.
+            let escaped = diesel::dsl::sql::<diesel::sql_types::Text>("")
+                .bind::<diesel::sql_types::Text, _>(pattern)
+                .sql(" ESCAPE '\\'");
+            let like: Predicate = Box::new($column.like(escaped));
+            predicate = Some(match predicate {
+                Some(p) => Box::new(p.or(like)),
+                None => like,
+            });
+        }
+        predicate.unwrap_or_else(|| Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")))
     }};
 }
 
@@ -115,8 +136,9 @@ pub fn tag_predicate<QS: 'static>(
         None if filter.name == "tag-key" => (None, "tag_key"),
         None => (None, "tag_value"),
     };
-    let mut predicate: Box<dyn BoxableExpression<QS, MultiBackend, SqlType = Bool>> =
-        Box::new(sql::<Bool>("1 = 0"));
+    type Predicate<QS> = Box<dyn BoxableExpression<QS, MultiBackend, SqlType = Bool>>;
+    // No constant is OR-ed in: `1 = 0 OR x IN (...)` keeps SQLite off the index.
+    let mut predicate: Option<Predicate<QS>> = None;
     for value in &filter.values {
         let (operator, operand) = match like_pattern(value) {
             Some(pattern) => (" LIKE ", pattern),
@@ -145,9 +167,12 @@ pub fn tag_predicate<QS: 'static>(
                     .sql(&format!("{escape})")),
             ),
         };
-        predicate = Box::new(predicate.or(piece));
+        predicate = Some(match predicate {
+            Some(p) => Box::new(p.or(piece)),
+            None => piece,
+        });
     }
-    predicate
+    predicate.unwrap_or_else(|| Box::new(sql::<Bool>("1 = 0")))
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ pub struct ImageRow {
 pub enum Launcher {
     /// `ExecutableBy=all`: public images.
     All,
-    /// `ExecutableBy=<account>`: images that account owns or may launch.
+    /// `ExecutableBy=<account>`: images shared with that account by launch permission.
     Account(String),
 }
 
@@ -136,11 +136,8 @@ pub fn describe(conn: &mut DbConnection, q: &ImageQuery) -> Result<Vec<ImageRow>
         for launcher in &q.executable_by {
             who = match launcher {
                 Launcher::All => Box::new(who.or(images::is_public.eq(true))),
-                Launcher::Account(account) => Box::new(
-                    who.or(images::owner_id.eq(account.clone()))
-                        .or(images::is_public.eq(true))
-                        .or(granted_to(account.clone())),
-                ),
+                // Explicit launch permissions only: not owned, not public (as on AWS).
+                Launcher::Account(account) => Box::new(who.or(granted_to(account.clone()))),
             };
         }
         query = query.filter(who);

@@ -102,17 +102,22 @@ impl r2d2::ManageConnection for Manager {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
                 // WAL lets readers run beside the writer; busy_timeout makes writers queue
                 // rather than fail; NORMAL sync in WAL mode loses nothing when the process dies;
-                // EC2's filters are case-sensitive, and so is PostgreSQL's LIKE.
+                // EC2's filters are case-sensitive, and so is PostgreSQL's LIKE; `optimize`
+                // keeps the planner's statistics fresh so filters pick the right index.
                 conn.batch_execute(
                     "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
                      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-                     PRAGMA case_sensitive_like = ON;",
+                     PRAGMA case_sensitive_like = ON; \
+                     PRAGMA analysis_limit = 400; PRAGMA optimize = 0x10002;",
                 )?;
+                conn.set_instrumentation(log_queries);
                 Ok(DbConnection::Sqlite(conn))
             }
-            DatabaseUrl::Postgres(url) => Ok(DbConnection::Postgres(PgConnection::establish(
-                &without_gss(url),
-            )?)),
+            DatabaseUrl::Postgres(url) => {
+                let mut conn = PgConnection::establish(&without_gss(url))?;
+                conn.set_instrumentation(log_queries);
+                Ok(DbConnection::Postgres(conn))
+            }
         }
     }
 
@@ -181,6 +186,13 @@ impl Store {
     ) -> Result<T, E> {
         let mut conn = self.pool.get().map_err(StoreError::from)?;
         work(&mut conn)
+    }
+}
+
+/// Every query with its time, at trace level (`EC2GW_LOG=ec2gw::sql=trace`), for tuning.
+fn log_queries(event: diesel::connection::InstrumentationEvent<'_>) {
+    if let diesel::connection::InstrumentationEvent::FinishQuery { query, error, .. } = event {
+        tracing::trace!(target: "ec2gw::sql", %query, failed = error.is_some());
     }
 }
 

@@ -63,11 +63,11 @@ diesel::table! {
 }
 
 diesel::table! {
-    tags (resource_id, tag_key) {
+    tags (account_id, resource_id, tag_key) {
+        account_id -> Text,
         resource_id -> Text,
         tag_key -> Text,
         tag_value -> Text,
-        account_id -> Text,
         resource_type -> Text,
     }
 }

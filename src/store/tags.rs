@@ -9,17 +9,18 @@ use super::{DbConnection, MultiBackend, StoreError};
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Insertable)]
 #[diesel(table_name = tags)]
 pub struct TagRow {
+    pub account_id: String,
     pub resource_id: String,
     pub tag_key: String,
     pub tag_value: String,
-    pub account_id: String,
     pub resource_type: String,
 }
 
 /// Sets each tag, replacing the value of a key the resource already has.
 pub fn put(conn: &mut DbConnection, rows: &[TagRow]) -> Result<(), StoreError> {
     for row in rows {
-        diesel::delete(tags::table.find((&row.resource_id, &row.tag_key))).execute(conn)?;
+        diesel::delete(tags::table.find((&row.account_id, &row.resource_id, &row.tag_key)))
+            .execute(conn)?;
         diesel::insert_into(tags::table)
             .values(row.clone())
             .execute(conn)?;
@@ -27,23 +28,30 @@ pub fn put(conn: &mut DbConnection, rows: &[TagRow]) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The keys a resource has now.
-pub fn keys_of(conn: &mut DbConnection, resource_id: &str) -> Result<Vec<String>, StoreError> {
+/// The keys an account put on a resource.
+pub fn keys_of(
+    conn: &mut DbConnection,
+    account_id: &str,
+    resource_id: &str,
+) -> Result<Vec<String>, StoreError> {
     Ok(tags::table
+        .filter(tags::account_id.eq(account_id))
         .filter(tags::resource_id.eq(resource_id))
         .select(tags::tag_key)
         .load(conn)?)
 }
 
-/// Deletes a resource's tag `key` (only if its value is `value`, when given), or every tag of
-/// the resource when `key` is None.
+/// Deletes an account's tag `key` on a resource (only if its value is `value`, when given),
+/// or every tag it put on the resource when `key` is None.
 pub fn delete(
     conn: &mut DbConnection,
+    account_id: &str,
     resource_id: &str,
     key: Option<&str>,
     value: Option<&str>,
 ) -> Result<(), StoreError> {
     let mut query = diesel::delete(tags::table)
+        .filter(tags::account_id.eq(account_id.to_owned()))
         .filter(tags::resource_id.eq(resource_id.to_owned()))
         .into_boxed();
     if let Some(key) = key {
@@ -56,8 +64,18 @@ pub fn delete(
     Ok(())
 }
 
-/// Every tag of the given resources, for rendering their tagSet.
-pub fn of_resources(conn: &mut DbConnection, ids: &[String]) -> Result<Vec<TagRow>, StoreError> {
+/// Every account's tags on a resource that is going away.
+pub fn delete_everyones(conn: &mut DbConnection, resource_id: &str) -> Result<(), StoreError> {
+    diesel::delete(tags::table.filter(tags::resource_id.eq(resource_id))).execute(conn)?;
+    Ok(())
+}
+
+/// An account's tags on the given resources, for rendering their tagSet.
+pub fn of_resources(
+    conn: &mut DbConnection,
+    account_id: &str,
+    ids: &[String],
+) -> Result<Vec<TagRow>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -66,6 +84,7 @@ pub fn of_resources(conn: &mut DbConnection, ids: &[String]) -> Result<Vec<TagRo
     for chunk in ids.chunks(500) {
         rows.extend(
             tags::table
+                .filter(tags::account_id.eq(account_id))
                 .filter(tags::resource_id.eq_any(chunk))
                 .order((tags::resource_id, tags::tag_key))
                 .load::<TagRow>(conn)?,

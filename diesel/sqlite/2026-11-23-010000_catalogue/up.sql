@@ -24,7 +24,6 @@ CREATE TABLE images (
 );
 CREATE INDEX images_by_owner ON images (owner_id, image_id);
 CREATE INDEX images_by_name ON images (name);
-CREATE INDEX images_public ON images (is_public, image_id);
 
 -- Accounts other than the owner that may launch an image.
 CREATE TABLE image_launch_permissions (
@@ -45,14 +44,16 @@ CREATE TABLE key_pairs (
     UNIQUE (account_id, key_name)
 );
 
--- Tags of every taggable resource, owned by the resource's account.
+-- Tags of every taggable resource, per account: an account may tag an image shared with it,
+-- and only that account sees those tags.
 CREATE TABLE tags (
+    account_id TEXT NOT NULL,
     resource_id TEXT NOT NULL,
     tag_key TEXT NOT NULL,
     tag_value TEXT NOT NULL,
-    account_id TEXT NOT NULL,
     resource_type TEXT NOT NULL,
-    PRIMARY KEY (resource_id, tag_key)
+    PRIMARY KEY (account_id, resource_id, tag_key)
 );
-CREATE INDEX tags_by_account ON tags (account_id, resource_id, tag_key);
-CREATE INDEX tags_by_key_value ON tags (account_id, tag_key, tag_value);
+CREATE INDEX tags_by_resource ON tags (resource_id);
+-- Equal key and value filters read this in resource order, as DescribeTags pages need.
+CREATE INDEX tags_by_key_value ON tags (account_id, tag_key, tag_value, resource_id);
