@@ -200,7 +200,10 @@ def gateway(ec2gw_bin, database_url, tmp_path_factory, request) -> Gateway:
     port = free_port()
     listen = f"127.0.0.1:{port}"
     stdout_path, stderr_path = work / "stdout.log", work / "stderr.log"
-    cmd = [str(ec2gw_bin), "serve", "--listen", listen, "--database", database_url, "--data-dir", str(data_dir)]
+    # libvirt's test driver: instances get domains without booting anything (real guests
+    # are test_real_guest.py's own gateway on qemu:///system).
+    cmd = [str(ec2gw_bin), "serve", "--listen", listen, "--database", database_url, "--data-dir", str(data_dir),
+           "--libvirt-uri", "test:///default", "--domain-type", "test"]
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
         process = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=clean_env())
 

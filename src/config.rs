@@ -30,6 +30,12 @@ pub struct FileConfig {
     pub max_instances: Option<u32>,
     /// Instance types to add to the catalogue, or to resize (same name).
     pub instance_types: Option<Vec<InstanceTypeEntry>>,
+    pub libvirt_uri: Option<String>,
+    pub domain_type: Option<String>,
+    pub host_vcpus: Option<i64>,
+    pub host_memory_mib: Option<i64>,
+    pub stop_timeout_seconds: Option<u64>,
+    pub reconcile_interval_ms: Option<u64>,
 }
 
 /// An `[[instance_types]]` table.
@@ -88,6 +94,8 @@ pub struct Overrides {
     pub region: Option<String>,
     pub zones: Option<Vec<String>>,
     pub endpoint_host: Option<String>,
+    pub libvirt_uri: Option<String>,
+    pub domain_type: Option<String>,
 }
 
 /// Everything resolved.
@@ -102,6 +110,29 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub max_instances: u32,
     pub instance_types: Vec<InstanceTypeSpec>,
+    pub libvirt_uri: String,
+    /// `kvm` in production; `qemu` (software emulation) where nested KVM does not work;
+    /// `test` for libvirt's test driver.
+    pub domain_type: String,
+    pub host_vcpus: i64,
+    pub host_memory_mib: i64,
+    pub stop_timeout: std::time::Duration,
+    pub reconcile_interval: std::time::Duration,
+}
+
+pub const DEFAULT_LIBVIRT_URI: &str = "qemu:///system";
+pub const DEFAULT_DOMAIN_TYPE: &str = "qemu";
+
+/// The host's memory in MiB, from /proc/meminfo (8 GiB if it cannot be read).
+fn host_memory_mib() -> i64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+        })
+        .map_or(8192, |kib| kib / 1024)
 }
 
 impl Config {
@@ -157,7 +188,23 @@ impl Config {
                 None => instance_types.push(spec),
             }
         }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as i64);
         Ok(Config {
+            libvirt_uri: flags
+                .libvirt_uri
+                .or(file.libvirt_uri)
+                .unwrap_or_else(|| DEFAULT_LIBVIRT_URI.to_owned()),
+            domain_type: flags
+                .domain_type
+                .or(file.domain_type)
+                .unwrap_or_else(|| DEFAULT_DOMAIN_TYPE.to_owned()),
+            // vCPUs may be overcommitted; memory may not.
+            host_vcpus: file.host_vcpus.unwrap_or(cores * 8),
+            host_memory_mib: file.host_memory_mib.unwrap_or_else(host_memory_mib),
+            stop_timeout: std::time::Duration::from_secs(file.stop_timeout_seconds.unwrap_or(120)),
+            reconcile_interval: std::time::Duration::from_millis(
+                file.reconcile_interval_ms.unwrap_or(1000),
+            ),
             instance_types,
             listen,
             database,
@@ -181,6 +228,14 @@ impl Config {
             zones: self.zones.clone(),
             max_instances: self.max_instances,
             instance_types: self.instance_types.clone(),
+            data_dir: self
+                .data_dir
+                .canonicalize()
+                .unwrap_or_else(|_| self.data_dir.clone()),
+            host_vcpus: self.host_vcpus,
+            host_memory_mib: self.host_memory_mib,
+            stop_timeout: self.stop_timeout,
+            reconcile_interval: self.reconcile_interval,
         }
     }
 }

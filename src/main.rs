@@ -8,7 +8,8 @@ use clap::{Args, Parser, Subcommand};
 use ec2gw::config::{self, Config, FileConfig, Overrides};
 use ec2gw::engine::accounts::{AccessKey, Admin, KeyStatus};
 use ec2gw::engine::images::ImportRequest;
-use ec2gw::engine::Engine;
+use ec2gw::engine::{reconciler, Engine};
+use ec2gw::hypervisor::libvirt::Libvirt;
 use ec2gw::server::{self, Gateway};
 use ec2gw::store::Store;
 use serde_json::json;
@@ -61,6 +62,12 @@ struct ServeArgs {
     /// HOST[:PORT] to show as the region's endpoint (default the listening address).
     #[arg(long, env = "EC2GW_ENDPOINT_HOST")]
     endpoint_host: Option<String>,
+    /// The libvirt connection (default qemu:///system; test:///default for libvirt's test driver).
+    #[arg(long, env = "EC2GW_LIBVIRT_URI")]
+    libvirt_uri: Option<String>,
+    /// The domain type: kvm, qemu (software emulation; the default) or test.
+    #[arg(long, env = "EC2GW_DOMAIN_TYPE")]
+    domain_type: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -154,6 +161,8 @@ fn resolve(cli: &Cli, serve: Option<&ServeArgs>) -> Result<Config, String> {
         region: serve.and_then(|s| s.region.clone()),
         zones: serve.and_then(|s| s.zones.clone()),
         endpoint_host: serve.and_then(|s| s.endpoint_host.clone()),
+        libvirt_uri: serve.and_then(|s| s.libvirt_uri.clone()),
+        domain_type: serve.and_then(|s| s.domain_type.clone()),
     };
     Config::resolve(file, overrides).map_err(|e| e.to_string())
 }
@@ -202,14 +211,37 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), String> {
             print_first_key(&key, &settings.region, &endpoint);
         }
         println!("Endpoint: {endpoint}");
-        let engine = Engine::open(store, settings).map_err(|e| e.to_string())?;
+        let uri = config.libvirt_uri.clone();
+        let domain_type = config.domain_type.clone();
+        let hypervisor = tokio::task::spawn_blocking(move || Libvirt::open(&uri, &domain_type))
+            .await
+            .map_err(|e| format!("libvirt: {e}"))?
+            .map_err(|e| {
+                format!(
+                    "{e} (is libvirtd running? scripts/libvirt starts it; --libvirt-uri test:///default needs none)"
+                )
+            })?;
+        println!("libvirt {} (domain type {})", config.libvirt_uri, config.domain_type);
+        let engine = Engine::open(store, settings, Arc::new(hypervisor)).map_err(|e| e.to_string())?;
         let gateway = Arc::new(Gateway {
-            engine,
+            engine: engine.clone(),
             max_body_bytes: config.max_body_bytes,
         });
-        server::serve(listener, gateway, shutdown_signal())
+        // One stop signal for the server and the reconciler.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        });
+        let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stopped| *stopped).await;
+        };
+        let reconciler = tokio::spawn(reconciler::run(engine, until_stopped(stopped.clone())));
+        let served = server::serve(listener, gateway, until_stopped(stopped))
             .await
-            .map_err(|e| format!("server: {e}"))
+            .map_err(|e| format!("server: {e}"));
+        let _ = reconciler.await;
+        served
     })
 }
 

@@ -5,6 +5,11 @@ use super::images::{
     DeregisterImage, DescribeImageAttribute, DescribeImages, ModifyImageAttribute,
 };
 use super::instance_types::{DescribeInstanceTypeOfferings, DescribeInstanceTypes};
+use super::instances::{
+    DescribeInstanceAttribute, DescribeInstanceCreditSpecifications, DescribeInstanceStatus,
+    DescribeInstances, DescribeVolumes, GetConsoleOutput, ModifyInstanceAttribute, RebootInstances,
+    RunInstances, StartInstances, StopInstances, TerminateInstances,
+};
 use super::key_pairs::{CreateKeyPair, DeleteKeyPair, DescribeKeyPairs, ImportKeyPair};
 use super::params::Params;
 use super::regions::{DescribeAccountAttributes, DescribeAvailabilityZones, DescribeRegions};
@@ -60,6 +65,18 @@ actions!(
     CreateTags,
     DeleteTags,
     DescribeTags,
+    RunInstances,
+    DescribeInstances,
+    StartInstances,
+    StopInstances,
+    RebootInstances,
+    TerminateInstances,
+    GetConsoleOutput,
+    DescribeInstanceAttribute,
+    ModifyInstanceAttribute,
+    DescribeInstanceStatus,
+    DescribeInstanceCreditSpecifications,
+    DescribeVolumes,
 );
 
 impl Action {

@@ -292,6 +292,22 @@ fn engine_parts(e: &EngineError) -> (&'static str, u16, String) {
             400,
             format!("AMI name {name} is already in use by AMI {image_id}"),
         ),
+        EngineError::IdempotentParameterMismatch(_) => (
+            "IdempotentParameterMismatch",
+            400,
+            "Arguments on this idempotent request are inconsistent with arguments used in previous request(s).".into(),
+        ),
+        EngineError::InvalidBlockDeviceMapping(message) => ("InvalidBlockDeviceMapping", 400, message.clone()),
+        // A server-side condition on AWS: 500, which SDKs retry.
+        EngineError::InsufficientCapacity(instance_type) => (
+            "InsufficientInstanceCapacity",
+            500,
+            format!("We currently do not have sufficient {instance_type} capacity in the Availability Zone you requested."),
+        ),
+        EngineError::IncorrectInstanceState(message) => ("IncorrectInstanceState", 400, message.clone()),
+        EngineError::OperationNotPermitted(message) => ("OperationNotPermitted", 400, message.clone()),
+        EngineError::UnsupportedOperation(message) => ("UnsupportedOperation", 400, message.clone()),
+        EngineError::Hypervisor(_) => ("InternalError", 500, "An internal error has occurred".into()),
         EngineError::InvalidImageAttribute(_) => (
             "InvalidRequest",
             400,

@@ -5,6 +5,7 @@ pub mod action;
 pub mod error;
 pub mod images;
 pub mod instance_types;
+pub mod instances;
 pub mod key_pairs;
 pub mod params;
 pub mod regions;
@@ -106,6 +107,64 @@ pub async fn handle(
             name,
             request_id,
             &tags::describe_tags(engine, who, req).await?,
+        ),
+        Action::RunInstances(req) => render_response(
+            name,
+            request_id,
+            &instances::run_instances(engine, who, req).await?,
+        ),
+        Action::DescribeInstances(req) => render_response(
+            name,
+            request_id,
+            &instances::describe_instances(engine, who, req).await?,
+        ),
+        Action::StartInstances(req) => render_response(
+            name,
+            request_id,
+            &instances::start_instances(engine, who, req).await?,
+        ),
+        Action::StopInstances(req) => render_response(
+            name,
+            request_id,
+            &instances::stop_instances(engine, who, req).await?,
+        ),
+        Action::RebootInstances(req) => {
+            instances::reboot_instances(engine, who, req).await?;
+            render_response(name, request_id, &shapes::RETURN_TRUE)
+        }
+        Action::TerminateInstances(req) => render_response(
+            name,
+            request_id,
+            &instances::terminate_instances(engine, who, req).await?,
+        ),
+        Action::GetConsoleOutput(req) => render_response(
+            name,
+            request_id,
+            &instances::get_console_output(engine, who, req).await?,
+        ),
+        Action::DescribeInstanceAttribute(req) => render_response(
+            name,
+            request_id,
+            &instances::describe_instance_attribute(engine, who, req).await?,
+        ),
+        Action::ModifyInstanceAttribute(req) => {
+            instances::modify_instance_attribute(engine, who, req).await?;
+            render_response(name, request_id, &shapes::RETURN_TRUE)
+        }
+        Action::DescribeInstanceStatus(req) => render_response(
+            name,
+            request_id,
+            &instances::describe_instance_status(engine, who, req).await?,
+        ),
+        Action::DescribeInstanceCreditSpecifications(req) => render_response(
+            name,
+            request_id,
+            &instances::describe_instance_credit_specifications(engine, who, req).await?,
+        ),
+        Action::DescribeVolumes(req) => render_response(
+            name,
+            request_id,
+            &instances::describe_volumes(engine, who, req).await?,
         ),
     };
     xml.map_err(|e| ApiError::Internal(e.to_string()))

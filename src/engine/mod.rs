@@ -6,9 +6,11 @@ pub mod filter;
 pub mod ids;
 pub mod images;
 pub mod instance_types;
+pub mod instances;
 pub mod key_pairs;
 pub mod keys;
 pub mod paging;
+pub mod reconciler;
 pub mod regions;
 pub mod tags;
 
@@ -24,6 +26,15 @@ pub struct Settings {
     /// The instance limit shown as the `max-instances` account attribute.
     pub max_instances: u32,
     pub instance_types: Vec<instance_types::InstanceTypeSpec>,
+    /// Where instance disks and console logs live (absolute).
+    pub data_dir: std::path::PathBuf,
+    /// The host's capacity for instances that run.
+    pub host_vcpus: i64,
+    pub host_memory_mib: i64,
+    /// How long a guest may take to power off after StopInstances before it is forced.
+    pub stop_timeout: std::time::Duration,
+    /// How often the reconciler looks at libvirt when nothing wakes it.
+    pub reconcile_interval: std::time::Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +115,27 @@ pub enum EngineError {
     /// An image attribute name EC2 does not define.
     #[error("invalid image attribute {0:?}")]
     InvalidImageAttribute(String),
+    /// A ClientToken reused with different parameters.
+    #[error("client token {0:?} reused with other parameters")]
+    IdempotentParameterMismatch(String),
+    /// A block device mapping that cannot be honoured; the message says why.
+    #[error("{0}")]
+    InvalidBlockDeviceMapping(String),
+    /// The host has no room for the instances asked for.
+    #[error("insufficient capacity for {0}")]
+    InsufficientCapacity(String),
+    /// An instance in a state that does not allow the call; the message says which.
+    #[error("{0}")]
+    IncorrectInstanceState(String),
+    /// Protection (termination, stop) forbids the call; the message says which.
+    #[error("{0}")]
+    OperationNotPermitted(String),
+    /// A feature this gateway does not offer; the message says which.
+    #[error("{0}")]
+    UnsupportedOperation(String),
+    /// The hypervisor failed.
+    #[error(transparent)]
+    Hypervisor(#[from] crate::hypervisor::HypervisorError),
     /// Something outside the database failed (a file, a tool); the detail is for the log.
     #[error("{0}")]
     Io(String),
@@ -115,11 +147,20 @@ pub struct Engine {
     store: Store,
     settings: std::sync::Arc<Settings>,
     pager: paging::Pager,
+    hypervisor: std::sync::Arc<dyn crate::hypervisor::Hypervisor>,
+    /// Serialises launches and starts, so two calls cannot both take the last capacity.
+    launch_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Wakes the reconciler when intent changes.
+    wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Engine {
     /// Builds the engine on an open store; blocking (reads the shared pagination key).
-    pub fn open(store: Store, settings: Settings) -> Result<Engine, EngineError> {
+    pub fn open(
+        store: Store,
+        settings: Settings,
+        hypervisor: std::sync::Arc<dyn crate::hypervisor::Hypervisor>,
+    ) -> Result<Engine, EngineError> {
         let key_hex = store.run_now::<_, EngineError>(|conn| {
             Ok(crate::store::secrets::get_or_create(
                 conn,
@@ -137,7 +178,27 @@ impl Engine {
             store,
             settings: std::sync::Arc::new(settings),
             pager: paging::Pager::new(key),
+            hypervisor,
+            launch_lock: std::sync::Arc::new(tokio::sync::Mutex::new(())),
+            wake: std::sync::Arc::new(tokio::sync::Notify::new()),
         })
+    }
+
+    pub fn hypervisor(&self) -> &std::sync::Arc<dyn crate::hypervisor::Hypervisor> {
+        &self.hypervisor
+    }
+
+    pub fn launch_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.launch_lock
+    }
+
+    /// Tells the reconciler that intent changed.
+    pub fn wake_reconciler(&self) {
+        self.wake.notify_one();
+    }
+
+    pub fn woken(&self) -> &tokio::sync::Notify {
+        &self.wake
     }
 
     pub fn pager(&self) -> &paging::Pager {

@@ -5,6 +5,7 @@
 pub mod filters;
 pub mod accounts;
 pub mod images;
+pub mod instances;
 pub mod key_pairs;
 pub mod schema;
 pub mod secrets;

@@ -72,9 +72,56 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    reservations (reservation_id) {
+        reservation_id -> Text,
+        account_id -> Text,
+        client_token -> Nullable<Text>,
+        request_hash -> Text,
+        created_at -> Text,
+    }
+}
+
+diesel::table! {
+    instances (instance_id) {
+        instance_id -> Text,
+        account_id -> Text,
+        reservation_id -> Text,
+        launch_index -> Integer,
+        image_id -> Text,
+        instance_type -> Text,
+        vcpus -> Integer,
+        memory_mib -> BigInt,
+        key_name -> Nullable<Text>,
+        availability_zone -> Text,
+        state -> Text,
+        state_reason_code -> Nullable<Text>,
+        state_reason_message -> Nullable<Text>,
+        transition_reason -> Text,
+        launch_time -> Text,
+        state_changed_at -> Text,
+        user_data -> Text,
+        disable_api_termination -> Bool,
+        disable_api_stop -> Bool,
+        shutdown_behavior -> Text,
+        security_groups -> Text,
+        subnet_id -> Nullable<Text>,
+        root_volume_id -> Text,
+        root_size_gib -> Integer,
+        root_delete_on_termination -> Bool,
+        ebs_optimized -> Bool,
+        monitoring -> Bool,
+        cpu_credits -> Text,
+        force_stop -> Bool,
+        client_token -> Text,
+    }
+}
+
 diesel::joinable!(access_keys -> accounts (account_id));
 diesel::joinable!(image_launch_permissions -> images (image_id));
 diesel::allow_tables_to_appear_in_same_query!(
+    instances,
+    reservations,
     accounts,
     access_keys,
     gateway_secrets,

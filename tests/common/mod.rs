@@ -17,6 +17,7 @@ use diesel::connection::SimpleConnection;
 use diesel::Connection;
 use ec2gw::engine::accounts::{AccessKey, Admin};
 use ec2gw::engine::{Engine, Settings, ZoneSetting};
+use ec2gw::hypervisor::libvirt::Libvirt;
 use ec2gw::server::{serve, Gateway};
 use ec2gw::store::{DatabaseUrl, Store};
 use http::{HeaderMap, Request};
@@ -34,6 +35,8 @@ pub struct TestGateway {
     pub key: AccessKey,
     pub store: Store,
     shutdown: Option<oneshot::Sender<()>>,
+    pub engine: Engine,
+    reconciler: tokio::task::JoinHandle<()>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
     postgres: Option<(String, String)>,
@@ -122,15 +125,27 @@ pub async fn start() -> TestGateway {
         ],
         max_instances: 20,
         instance_types: ec2gw::engine::instance_types::default_catalogue(),
+        data_dir: dir.path().to_owned(),
+        host_vcpus: 64,
+        host_memory_mib: 65536,
+        stop_timeout: std::time::Duration::from_secs(5),
+        reconcile_interval: std::time::Duration::from_millis(100),
     };
     let engine = {
         let store = store.clone();
-        tokio::task::spawn_blocking(move || Engine::open(store, settings).unwrap())
-            .await
-            .unwrap()
+        tokio::task::spawn_blocking(move || {
+            let hypervisor = Libvirt::open("test:///default", "test").unwrap();
+            Engine::open(store, settings, Arc::new(hypervisor)).unwrap()
+        })
+        .await
+        .unwrap()
     };
+    let reconciler = tokio::spawn(ec2gw::engine::reconciler::run(
+        engine.clone(),
+        std::future::pending(),
+    ));
     let gateway = Arc::new(Gateway {
-        engine,
+        engine: engine.clone(),
         max_body_bytes: 64 * 1024,
     });
     let (tx, rx) = oneshot::channel::<()>();
@@ -142,6 +157,8 @@ pub async fn start() -> TestGateway {
         host: addr.to_string(),
         key,
         store,
+        engine,
+        reconciler,
         shutdown: Some(tx),
         server: Some(server),
         _dir: dir,
@@ -162,6 +179,11 @@ pub struct Signer {
 }
 
 impl TestGateway {
+    /// The gateway's data directory (images, instance overlays).
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self._dir.path().to_owned()
+    }
+
     pub fn signer(&self) -> Signer {
         Signer {
             access_key_id: self.key.access_key_id.clone(),
@@ -265,6 +287,7 @@ impl TestGateway {
 
 impl Drop for TestGateway {
     fn drop(&mut self) {
+        self.reconciler.abort();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

@@ -1,0 +1,1019 @@
+//! Instances: RunInstances writes intent (rows in `pending`) and answers at once; the
+//! reconciler (reconciler.rs) makes libvirt match. Every state change is a compare-and-set on
+//! the row, so the API and the reconciler never undo each other.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use diesel::Connection;
+use sha2::{Digest, Sha256};
+
+use super::filter::{first_unknown, Filter};
+use super::ids::{self, Kind};
+use super::paging::Page;
+use super::tags::{rows_for, tag_sets, Tag};
+use super::{timestamp_now, Engine, EngineError};
+use crate::store::images::{self as image_rows, ImageRow};
+use crate::store::instances::{
+    self as rows, InstanceChanges, InstanceQuery, InstanceRow, ReservationRow,
+};
+use crate::store::key_pairs;
+use crate::store::tags as tag_rows;
+use crate::store::DbConnection;
+
+/// Terminated instances stay describable this long, as on AWS.
+pub const TERMINATED_VISIBLE_FOR: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+/// User data larger than this is refused, as on AWS.
+pub const MAX_USER_DATA_BYTES: usize = 16 * 1024;
+
+/// What RunInstances asks for, checked by the api layer for shape only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunRequest {
+    pub image_id: String,
+    pub instance_type: String,
+    pub min_count: i64,
+    pub max_count: i64,
+    pub key_name: Option<String>,
+    /// Base64, as sent.
+    pub user_data: String,
+    pub security_group_ids: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub subnet_id: Option<String>,
+    pub availability_zone: Option<String>,
+    pub root_size_gib: Option<i32>,
+    pub root_delete_on_termination: Option<bool>,
+    pub instance_tags: Vec<Tag>,
+    pub volume_tags: Vec<Tag>,
+    pub client_token: Option<String>,
+    pub disable_api_termination: bool,
+    pub disable_api_stop: bool,
+    pub shutdown_behavior: String,
+    pub ebs_optimized: bool,
+    pub monitoring: bool,
+    pub cpu_credits: Option<String>,
+}
+
+/// An instance as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub row: InstanceRow,
+    pub tags: Vec<Tag>,
+    pub architecture: String,
+    pub root_device_name: String,
+}
+
+/// One RunInstances call's instances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    pub reservation_id: String,
+    pub owner_id: String,
+    pub instances: Vec<Instance>,
+}
+
+/// An instance's state before and after a Start/Stop/Terminate call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateChange {
+    pub instance_id: String,
+    pub previous: String,
+    pub current: String,
+}
+
+/// What DescribeInstanceAttribute answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstanceAttribute {
+    Text(&'static str, String),
+    Bool(&'static str, bool),
+    /// userData: None when the instance has none.
+    UserData(Option<String>),
+    RootDeviceName(String),
+    BlockDeviceMapping(Box<Instance>),
+    GroupSet(Vec<String>),
+    /// An attribute with no value here (kernel, ramdisk, productCodes, ...).
+    Empty(&'static str),
+}
+
+pub const INSTANCE_ATTRIBUTES: &[&str] = &[
+    "instanceType",
+    "kernel",
+    "ramdisk",
+    "userData",
+    "disableApiTermination",
+    "instanceInitiatedShutdownBehavior",
+    "rootDeviceName",
+    "blockDeviceMapping",
+    "productCodes",
+    "sourceDestCheck",
+    "groupSet",
+    "ebsOptimized",
+    "sriovNetSupport",
+    "enaSupport",
+    "enclaveOptions",
+    "disableApiStop",
+];
+
+/// The path of an instance's files under the data directory.
+pub fn instance_dir(data_dir: &std::path::Path, instance_id: &str) -> PathBuf {
+    data_dir.join("instances").join(instance_id)
+}
+
+fn request_hash(req: &RunRequest) -> String {
+    let mut canonical = req.clone();
+    canonical.client_token = None;
+    hex::encode(Sha256::digest(format!("{canonical:?}").as_bytes()))
+}
+
+fn user_initiated(now: &str) -> String {
+    // AWS: "User initiated (2026-11-23 16:40:00 GMT)".
+    let shown = now.get(..19).unwrap_or(now).replace('T', " ");
+    format!("User initiated ({shown} GMT)")
+}
+
+fn not_found(ids: Vec<String>) -> EngineError {
+    EngineError::NotFound {
+        kind: Kind::Instance,
+        ids,
+    }
+}
+
+fn check_instance_ids(instance_ids: &[String]) -> Result<(), EngineError> {
+    match instance_ids
+        .iter()
+        .find(|id| !ids::is_well_formed(Kind::Instance, id))
+    {
+        Some(id) => Err(EngineError::MalformedId {
+            kind: Kind::Instance,
+            id: id.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The caller's instances by id, all of them or NotFound naming the missing ones; terminated
+/// ones count while they are still describable.
+fn owned_instances(
+    conn: &mut DbConnection,
+    account_id: &str,
+    instance_ids: &[String],
+) -> Result<Vec<InstanceRow>, EngineError> {
+    check_instance_ids(instance_ids)?;
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for id in instance_ids {
+        match rows::find(conn, id)? {
+            Some(row) if row.account_id == account_id => found.push(row),
+            _ => missing.push(id.clone()),
+        }
+    }
+    if missing.is_empty() {
+        Ok(found)
+    } else {
+        Err(not_found(missing))
+    }
+}
+
+/// Rows with their tags and their image's facts.
+fn views(
+    conn: &mut DbConnection,
+    account_id: &str,
+    rows: Vec<InstanceRow>,
+) -> Result<Vec<Instance>, EngineError> {
+    let ids: Vec<String> = rows.iter().map(|r| r.instance_id.clone()).collect();
+    let mut sets = tag_sets(conn, account_id, &ids)?;
+    let mut images: HashMap<String, Option<ImageRow>> = HashMap::new();
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        if !images.contains_key(&row.image_id) {
+            let image = image_rows::find(conn, &row.image_id)?;
+            images.insert(row.image_id.clone(), image);
+        }
+        let image = images.get(&row.image_id).and_then(Option::as_ref);
+        out.push(Instance {
+            tags: sets.remove(&row.instance_id).unwrap_or_default(),
+            architecture: image.map_or_else(|| "x86_64".to_owned(), |i| i.architecture.clone()),
+            root_device_name: image
+                .map_or_else(|| "/dev/xvda".to_owned(), |i| i.root_device_name.clone()),
+            row,
+        });
+    }
+    Ok(out)
+}
+
+impl Engine {
+    /// RunInstances: checks, then writes the reservation and its instances as `pending`, all
+    /// or nothing; the reconciler launches them.
+    pub async fn run_instances(
+        &self,
+        account_id: &str,
+        req: RunRequest,
+    ) -> Result<Reservation, EngineError> {
+        if req.min_count < 1 || req.max_count < 1 {
+            return Err(EngineError::InvalidParameterValue(format!(
+                "Value ({}) for parameter minCount/maxCount is invalid. Expected a positive integer.",
+                req.min_count.min(req.max_count)
+            )));
+        }
+        if req.min_count > req.max_count {
+            return Err(EngineError::InvalidParameterValue(
+                "MinCount cannot be greater than MaxCount".into(),
+            ));
+        }
+        if req.user_data.len() > MAX_USER_DATA_BYTES {
+            return Err(EngineError::InvalidParameterValue(
+                "User data is limited to 16384 bytes".into(),
+            ));
+        }
+        if !ids::is_well_formed(Kind::Image, &req.image_id) {
+            return Err(EngineError::MalformedId {
+                kind: Kind::Image,
+                id: req.image_id.clone(),
+            });
+        }
+        let spec = self
+            .instance_type(&req.instance_type)
+            .cloned()
+            .ok_or_else(|| {
+                EngineError::InvalidParameterValue(format!(
+                    "Invalid value '{}' for InstanceType.",
+                    req.instance_type
+                ))
+            })?;
+        let settings = self.settings();
+        let zone = match req.availability_zone.as_deref().filter(|z| !z.is_empty()) {
+            Some(z) if settings.zones.iter().any(|s| s.name == z) => z.to_owned(),
+            Some(z) => return Err(EngineError::UnknownZone(z.to_owned())),
+            None => settings
+                .zones
+                .first()
+                .map(|z| z.name.clone())
+                .unwrap_or_else(|| format!("{}a", settings.region)),
+        };
+        if !["stop", "terminate"].contains(&req.shutdown_behavior.as_str()) {
+            return Err(EngineError::InvalidParameterValue(format!(
+                "Value ({}) for parameter instanceInitiatedShutdownBehavior is invalid. Valid values are stop, terminate.",
+                req.shutdown_behavior
+            )));
+        }
+        let _launching = self.launch_lock().lock().await;
+        let account = account_id.to_owned();
+        let engine = self.clone();
+        let reservation = self
+            .store()
+            .run(move |conn| {
+                engine.write_reservation(
+                    conn,
+                    &account,
+                    req,
+                    spec.vcpus,
+                    spec.memory_mib,
+                    spec.root_gib,
+                    zone,
+                )
+            })
+            .await?;
+        self.wake_reconciler();
+        Ok(reservation)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write_reservation(
+        &self,
+        conn: &mut DbConnection,
+        account_id: &str,
+        req: RunRequest,
+        vcpus: u32,
+        memory_mib: u64,
+        type_root_gib: u32,
+        zone: String,
+    ) -> Result<Reservation, EngineError> {
+        let hash = request_hash(&req);
+        if let Some(token) = req.client_token.as_deref().filter(|t| !t.is_empty()) {
+            if let Some(existing) = rows::find_reservation_by_token(conn, account_id, token)? {
+                if existing.request_hash != hash {
+                    return Err(EngineError::IdempotentParameterMismatch(token.to_owned()));
+                }
+                let instances = rows::of_reservation(conn, &existing.reservation_id)?;
+                return Ok(Reservation {
+                    reservation_id: existing.reservation_id,
+                    owner_id: existing.account_id,
+                    instances: views(conn, account_id, instances)?,
+                });
+            }
+        }
+        let image = image_rows::find(conn, &req.image_id)?
+            .filter(|i| i.state == "available")
+            .filter(|i| image_rows::may_launch(conn, i, account_id).unwrap_or(false))
+            .ok_or_else(|| EngineError::NotFound {
+                kind: Kind::Image,
+                ids: vec![req.image_id.clone()],
+            })?;
+        if let Some(key_name) = &req.key_name {
+            let found =
+                key_pairs::describe(conn, account_id, std::slice::from_ref(key_name), &[], &[])?;
+            if found.is_empty() {
+                return Err(EngineError::KeyPairNotFound(key_name.clone()));
+            }
+        }
+        let root_gib = match req.root_size_gib {
+            Some(size) if size < image.size_gib => {
+                return Err(EngineError::InvalidBlockDeviceMapping(format!(
+                    "Volume of size {size}GB is smaller than the image's {}GB; expect size >= {}GB",
+                    image.size_gib, image.size_gib
+                )))
+            }
+            Some(size) => size,
+            None => image
+                .size_gib
+                .max(i32::try_from(type_root_gib).unwrap_or(i32::MAX)),
+        };
+        // As many as fit, up to MaxCount; fewer than MinCount is a capacity error.
+        let (used_vcpus, used_mib) = rows::committed(conn)?;
+        let settings = self.settings();
+        let fit_vcpus = (settings.host_vcpus - used_vcpus).max(0) / i64::from(vcpus.max(1));
+        let fit_mib = (settings.host_memory_mib - used_mib).max(0)
+            / i64::try_from(memory_mib.max(1)).unwrap_or(i64::MAX);
+        let count = req.max_count.min(fit_vcpus).min(fit_mib);
+        if count < req.min_count {
+            return Err(EngineError::InsufficientCapacity(req.instance_type.clone()));
+        }
+        let now = timestamp_now();
+        let reservation_id = ids::new_id(Kind::Reservation);
+        let token = req.client_token.clone().filter(|t| !t.is_empty());
+        conn.transaction(|conn| {
+            if !rows::insert_reservation(
+                conn,
+                &ReservationRow {
+                    reservation_id: reservation_id.clone(),
+                    account_id: account_id.to_owned(),
+                    client_token: token.clone(),
+                    request_hash: hash.clone(),
+                    created_at: now.clone(),
+                },
+            )? {
+                return Err(EngineError::IdempotentParameterMismatch(
+                    token.clone().unwrap_or_default(),
+                ));
+            }
+            let mut instances = Vec::new();
+            let mut groups = req.security_group_ids.clone();
+            groups.extend(req.security_groups.iter().cloned());
+            for index in 0..count {
+                let row = InstanceRow {
+                    instance_id: ids::new_id(Kind::Instance),
+                    account_id: account_id.to_owned(),
+                    reservation_id: reservation_id.clone(),
+                    launch_index: i32::try_from(index).unwrap_or(i32::MAX),
+                    image_id: image.image_id.clone(),
+                    instance_type: req.instance_type.clone(),
+                    vcpus: i32::try_from(vcpus).unwrap_or(i32::MAX),
+                    memory_mib: i64::try_from(memory_mib).unwrap_or(i64::MAX),
+                    key_name: req.key_name.clone(),
+                    availability_zone: zone.clone(),
+                    state: "pending".into(),
+                    state_reason_code: Some("pending".into()),
+                    state_reason_message: Some("pending".into()),
+                    transition_reason: String::new(),
+                    launch_time: now.clone(),
+                    state_changed_at: now.clone(),
+                    user_data: req.user_data.clone(),
+                    disable_api_termination: req.disable_api_termination,
+                    disable_api_stop: req.disable_api_stop,
+                    shutdown_behavior: req.shutdown_behavior.clone(),
+                    security_groups: groups.join(","),
+                    subnet_id: req.subnet_id.clone().filter(|s| !s.is_empty()),
+                    root_volume_id: ids::new_id(Kind::Volume),
+                    root_size_gib: root_gib,
+                    root_delete_on_termination: req.root_delete_on_termination.unwrap_or(true),
+                    ebs_optimized: req.ebs_optimized,
+                    monitoring: req.monitoring,
+                    cpu_credits: req.cpu_credits.clone().unwrap_or_else(|| {
+                        if req.instance_type.starts_with("t2.") {
+                            "standard".into()
+                        } else {
+                            "unlimited".into()
+                        }
+                    }),
+                    force_stop: false,
+                    client_token: token.clone().unwrap_or_default(),
+                };
+                tag_rows::put(
+                    conn,
+                    &rows_for(
+                        account_id,
+                        Kind::Instance,
+                        &row.instance_id,
+                        &req.instance_tags,
+                    ),
+                )?;
+                tag_rows::put(
+                    conn,
+                    &rows_for(
+                        account_id,
+                        Kind::Volume,
+                        &row.root_volume_id,
+                        &req.volume_tags,
+                    ),
+                )?;
+                instances.push(row);
+            }
+            rows::insert(conn, &instances)?;
+            Ok(Reservation {
+                reservation_id: reservation_id.clone(),
+                owner_id: account_id.to_owned(),
+                instances: views(conn, account_id, instances)?,
+            })
+        })
+    }
+
+    /// DescribeInstances (and, with `volume_ids`, the root volumes' instances).
+    pub async fn describe_instances(
+        &self,
+        account_id: &str,
+        instance_ids: Vec<String>,
+        filters: Vec<Filter>,
+        page: Page,
+    ) -> Result<(Vec<Instance>, Option<String>), EngineError> {
+        check_instance_ids(&instance_ids)?;
+        let plain: Vec<Filter> = filters
+            .iter()
+            .filter(|f| !f.name.starts_with("tag:"))
+            .cloned()
+            .collect();
+        if let Some(name) = first_unknown(&plain, rows::FILTERS) {
+            return Err(EngineError::UnknownFilter(name.to_owned()));
+        }
+        let scope = format!("DescribeInstances/{account_id}");
+        let (after, limit) = self.pager().start(&scope, &page)?;
+        let since = (chrono::Utc::now() - TERMINATED_VISIBLE_FOR)
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string();
+        let query = InstanceQuery {
+            account_id: account_id.to_owned(),
+            instance_ids: instance_ids.clone(),
+            volume_ids: Vec::new(),
+            filters,
+            terminated_since: since,
+            include_terminated: true,
+            after,
+            limit,
+        };
+        let account = account_id.to_owned();
+        let found = self
+            .store()
+            .run::<_, EngineError, _>(move |conn| {
+                let rows = rows::describe(conn, &query)?;
+                views(conn, &account, rows)
+            })
+            .await?;
+        let missing: Vec<String> = instance_ids
+            .iter()
+            .filter(|id| !found.iter().any(|i| &i.row.instance_id == *id))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            // Asked-for ids that exist but were filtered out are not missing.
+            let account = account_id.to_owned();
+            let unknown = self
+                .store()
+                .run::<_, EngineError, _>(move |conn| {
+                    let mut unknown = Vec::new();
+                    for id in missing {
+                        if rows::find(conn, &id)?.is_none_or(|r| r.account_id != account) {
+                            unknown.push(id);
+                        }
+                    }
+                    Ok(unknown)
+                })
+                .await?;
+            if !unknown.is_empty() {
+                return Err(not_found(unknown));
+            }
+        }
+        Ok(self
+            .pager()
+            .finish(&scope, &page, found, |i| i.row.instance_id.clone()))
+    }
+
+    /// DescribeVolumes over root volumes: those of instances not yet terminated.
+    pub async fn describe_volumes(
+        &self,
+        account_id: &str,
+        volume_ids: Vec<String>,
+        filters: Vec<Filter>,
+        page: Page,
+    ) -> Result<(Vec<Instance>, Option<String>), EngineError> {
+        if let Some(id) = volume_ids
+            .iter()
+            .find(|id| !ids::is_well_formed(Kind::Volume, id))
+        {
+            return Err(EngineError::MalformedId {
+                kind: Kind::Volume,
+                id: id.clone(),
+            });
+        }
+        const VOLUME_FILTERS: &[&str] = &[
+            "volume-id",
+            "attachment.instance-id",
+            "attachment.device",
+            "attachment.status",
+            "attachment.delete-on-termination",
+            "status",
+            "size",
+            "availability-zone",
+            "volume-type",
+            "encrypted",
+            "tag-key",
+            "tag-value",
+        ];
+        let plain: Vec<Filter> = filters
+            .iter()
+            .filter(|f| !f.name.starts_with("tag:"))
+            .cloned()
+            .collect();
+        if let Some(name) = first_unknown(&plain, VOLUME_FILTERS) {
+            return Err(EngineError::UnknownFilter(name.to_owned()));
+        }
+        // Filters every root volume shares are checked here; the rest run in SQL.
+        let constant = |name: &str, value: &str| {
+            plain
+                .iter()
+                .filter(|f| f.name == name)
+                .all(|f| super::filter::any_match(&f.values, &[value]))
+        };
+        const SHARED: &[(&str, &str)] = &[
+            ("attachment.status", "attached"),
+            ("status", "in-use"),
+            ("volume-type", "gp3"),
+            ("encrypted", "false"),
+            ("attachment.device", "/dev/xvda"),
+            ("attachment.delete-on-termination", "true"),
+        ];
+        let holds = SHARED.iter().all(|(name, value)| constant(name, value));
+        let sql_filters: Vec<Filter> = filters
+            .into_iter()
+            .filter(|f| !SHARED.iter().any(|(name, _)| *name == f.name))
+            .collect();
+        let scope = format!("DescribeVolumes/{account_id}");
+        let (after, limit) = self.pager().start(&scope, &page)?;
+        let query = InstanceQuery {
+            account_id: account_id.to_owned(),
+            instance_ids: Vec::new(),
+            volume_ids: volume_ids.clone(),
+            filters: sql_filters,
+            terminated_since: String::new(),
+            include_terminated: false,
+            after,
+            limit,
+        };
+        let account = account_id.to_owned();
+        let found = self
+            .store()
+            .run::<_, EngineError, _>(move |conn| {
+                let rows = rows::describe(conn, &query)?;
+                // Volumes carry their own tags.
+                let mut out = views(conn, &account, rows)?;
+                let vol_ids: Vec<String> =
+                    out.iter().map(|i| i.row.root_volume_id.clone()).collect();
+                let mut sets = tag_sets(conn, &account, &vol_ids)?;
+                for i in &mut out {
+                    i.tags = sets.remove(&i.row.root_volume_id).unwrap_or_default();
+                }
+                Ok(out)
+            })
+            .await?;
+        let found: Vec<Instance> = if holds { found } else { Vec::new() };
+        if let Some(missing) = volume_ids
+            .iter()
+            .find(|id| !found.iter().any(|i| &i.row.root_volume_id == *id))
+        {
+            if holds {
+                return Err(EngineError::NotFound {
+                    kind: Kind::Volume,
+                    ids: vec![missing.clone()],
+                });
+            }
+        }
+        Ok(self
+            .pager()
+            .finish(&scope, &page, found, |i| i.row.instance_id.clone()))
+    }
+
+    /// StartInstances: stopped -> pending (the reconciler boots them).
+    pub async fn start_instances(
+        &self,
+        account_id: &str,
+        instance_ids: Vec<String>,
+    ) -> Result<Vec<StateChange>, EngineError> {
+        let _launching = self.launch_lock().lock().await;
+        let account = account_id.to_owned();
+        let settings = self.settings().clone();
+        let changes = self
+            .store()
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    let found = owned_instances(conn, &account, &instance_ids)?;
+                    for row in &found {
+                        if matches!(
+                            row.state.as_str(),
+                            "stopping" | "shutting-down" | "terminated"
+                        ) {
+                            return Err(EngineError::IncorrectInstanceState(format!(
+                                "The instance '{}' is not in a state from which it can be started.",
+                                row.instance_id
+                            )));
+                        }
+                    }
+                    let needed: (i64, i64) = found
+                        .iter()
+                        .filter(|r| r.state == "stopped")
+                        .fold((0, 0), |(v, m), r| {
+                            (v + i64::from(r.vcpus), m + r.memory_mib)
+                        });
+                    let (used_vcpus, used_mib) = rows::committed(conn)?;
+                    if used_vcpus + needed.0 > settings.host_vcpus
+                        || used_mib + needed.1 > settings.host_memory_mib
+                    {
+                        let kind = found
+                            .first()
+                            .map(|r| r.instance_type.clone())
+                            .unwrap_or_default();
+                        return Err(EngineError::InsufficientCapacity(kind));
+                    }
+                    let now = timestamp_now();
+                    let mut changes = Vec::new();
+                    for row in found {
+                        let current = if row.state == "stopped" {
+                            rows::transition(
+                                conn,
+                                &row.instance_id,
+                                &["stopped"],
+                                "pending",
+                                None,
+                                None,
+                                "",
+                                &now,
+                            )?;
+                            rows::set_force_stop(conn, &row.instance_id, false)?;
+                            "pending".to_owned()
+                        } else {
+                            row.state.clone()
+                        };
+                        changes.push(StateChange {
+                            instance_id: row.instance_id,
+                            previous: row.state,
+                            current,
+                        });
+                    }
+                    Ok(changes)
+                })
+            })
+            .await?;
+        self.wake_reconciler();
+        Ok(changes)
+    }
+
+    /// StopInstances: running/pending -> stopping (the reconciler shuts the guest down).
+    pub async fn stop_instances(
+        &self,
+        account_id: &str,
+        instance_ids: Vec<String>,
+        force: bool,
+    ) -> Result<Vec<StateChange>, EngineError> {
+        let account = account_id.to_owned();
+        let changes = self
+            .store()
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    let found = owned_instances(conn, &account, &instance_ids)?;
+                    for row in &found {
+                        if matches!(row.state.as_str(), "shutting-down" | "terminated") {
+                            return Err(EngineError::IncorrectInstanceState(format!(
+                                "The instance '{}' is not in a state from which it can be stopped.",
+                                row.instance_id
+                            )));
+                        }
+                        if row.disable_api_stop {
+                            return Err(EngineError::OperationNotPermitted(format!(
+                                "The instance '{}' may not be stopped. Modify its 'disableApiStop' instance attribute and try again.",
+                                row.instance_id
+                            )));
+                        }
+                    }
+                    let now = timestamp_now();
+                    let mut changes = Vec::new();
+                    for row in found {
+                        let current = if matches!(row.state.as_str(), "running" | "pending") {
+                            rows::transition(
+                                conn,
+                                &row.instance_id,
+                                &["running", "pending"],
+                                "stopping",
+                                Some("Client.UserInitiatedShutdown"),
+                                Some("Client.UserInitiatedShutdown: User initiated shutdown"),
+                                &user_initiated(&now),
+                                &now,
+                            )?;
+                            "stopping".to_owned()
+                        } else {
+                            row.state.clone()
+                        };
+                        if force {
+                            rows::set_force_stop(conn, &row.instance_id, true)?;
+                        }
+                        changes.push(StateChange {
+                            instance_id: row.instance_id,
+                            previous: row.state,
+                            current,
+                        });
+                    }
+                    Ok(changes)
+                })
+            })
+            .await?;
+        self.wake_reconciler();
+        Ok(changes)
+    }
+
+    /// TerminateInstances: anything but terminated -> shutting-down.
+    pub async fn terminate_instances(
+        &self,
+        account_id: &str,
+        instance_ids: Vec<String>,
+    ) -> Result<Vec<StateChange>, EngineError> {
+        let account = account_id.to_owned();
+        let changes = self
+            .store()
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    let found = owned_instances(conn, &account, &instance_ids)?;
+                    if let Some(row) = found.iter().find(|r| r.disable_api_termination) {
+                        return Err(EngineError::OperationNotPermitted(format!(
+                            "The instance '{}' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.",
+                            row.instance_id
+                        )));
+                    }
+                    let now = timestamp_now();
+                    let mut changes = Vec::new();
+                    for row in found {
+                        let current = if matches!(row.state.as_str(), "shutting-down" | "terminated") {
+                            row.state.clone()
+                        } else {
+                            rows::transition(
+                                conn,
+                                &row.instance_id,
+                                &["pending", "running", "stopping", "stopped"],
+                                "shutting-down",
+                                Some("Client.UserInitiatedShutdown"),
+                                Some("Client.UserInitiatedShutdown: User initiated shutdown"),
+                                &user_initiated(&now),
+                                &now,
+                            )?;
+                            "shutting-down".to_owned()
+                        };
+                        changes.push(StateChange {
+                            instance_id: row.instance_id,
+                            previous: row.state,
+                            current,
+                        });
+                    }
+                    Ok(changes)
+                })
+            })
+            .await?;
+        self.wake_reconciler();
+        Ok(changes)
+    }
+
+    /// RebootInstances: a soft reboot through the hypervisor, now.
+    pub async fn reboot_instances(
+        &self,
+        account_id: &str,
+        instance_ids: Vec<String>,
+    ) -> Result<(), EngineError> {
+        let account = account_id.to_owned();
+        let found = self
+            .store()
+            .run(move |conn| owned_instances(conn, &account, &instance_ids))
+            .await?;
+        if let Some(row) = found.iter().find(|r| r.state != "running") {
+            return Err(EngineError::IncorrectInstanceState(format!(
+                "The instance '{}' is not in a state from which it can be rebooted.",
+                row.instance_id
+            )));
+        }
+        let hypervisor = self.hypervisor().clone();
+        tokio::task::spawn_blocking(move || {
+            for row in found {
+                hypervisor.reboot(&row.instance_id)?;
+            }
+            Ok::<_, EngineError>(())
+        })
+        .await
+        .map_err(|e| EngineError::Io(format!("reboot: {e}")))?
+    }
+
+    /// GetConsoleOutput: what the guest wrote to its serial console; `latest` keeps the end.
+    pub async fn console_output(
+        &self,
+        account_id: &str,
+        instance_id: &str,
+        latest: bool,
+    ) -> Result<Vec<u8>, EngineError> {
+        let account = account_id.to_owned();
+        let ids = vec![instance_id.to_owned()];
+        self.store()
+            .run(move |conn| owned_instances(conn, &account, &ids))
+            .await?;
+        let path = instance_dir(&self.settings().data_dir, instance_id).join("console.log");
+        let mut output = match tokio::fs::read(&path).await {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(EngineError::Io(format!("{}: {e}", path.display()))),
+        };
+        // AWS keeps the last 64 KiB (Latest) or the first.
+        const KEEP: usize = 64 * 1024;
+        if output.len() > KEEP {
+            output = if latest {
+                output.split_off(output.len() - KEEP)
+            } else {
+                output[..KEEP].to_vec()
+            };
+        }
+        Ok(output)
+    }
+
+    /// DescribeInstanceAttribute.
+    pub async fn instance_attribute(
+        &self,
+        account_id: &str,
+        instance_id: &str,
+        attribute: &str,
+    ) -> Result<InstanceAttribute, EngineError> {
+        let Some(&attribute) = INSTANCE_ATTRIBUTES.iter().find(|a| **a == attribute) else {
+            return Err(EngineError::InvalidParameterValue(format!(
+                "Value ({attribute}) for parameter attribute is invalid. Unknown attribute."
+            )));
+        };
+        let account = account_id.to_owned();
+        let ids = vec![instance_id.to_owned()];
+        let mut found = self
+            .store()
+            .run::<_, EngineError, _>(move |conn| {
+                let rows = owned_instances(conn, &account, &ids)?;
+                views(conn, &account, rows)
+            })
+            .await?;
+        let Some(instance) = found.pop() else {
+            return Err(not_found(vec![instance_id.to_owned()]));
+        };
+        let row = &instance.row;
+        Ok(match attribute {
+            "instanceType" => InstanceAttribute::Text("instanceType", row.instance_type.clone()),
+            "userData" => {
+                InstanceAttribute::UserData(Some(row.user_data.clone()).filter(|u| !u.is_empty()))
+            }
+            "disableApiTermination" => {
+                InstanceAttribute::Bool("disableApiTermination", row.disable_api_termination)
+            }
+            "disableApiStop" => InstanceAttribute::Bool("disableApiStop", row.disable_api_stop),
+            "instanceInitiatedShutdownBehavior" => InstanceAttribute::Text(
+                "instanceInitiatedShutdownBehavior",
+                row.shutdown_behavior.clone(),
+            ),
+            "rootDeviceName" => {
+                InstanceAttribute::RootDeviceName(instance.root_device_name.clone())
+            }
+            "blockDeviceMapping" => {
+                InstanceAttribute::BlockDeviceMapping(Box::new(instance.clone()))
+            }
+            "groupSet" => InstanceAttribute::GroupSet(
+                row.security_groups
+                    .split(',')
+                    .filter(|g| !g.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+            "sourceDestCheck" => InstanceAttribute::Bool("sourceDestCheck", true),
+            "ebsOptimized" => InstanceAttribute::Bool("ebsOptimized", row.ebs_optimized),
+            "enaSupport" => InstanceAttribute::Bool("enaSupport", false),
+            other => InstanceAttribute::Empty(other),
+        })
+    }
+
+    /// ModifyInstanceAttribute: type and user data only while stopped.
+    pub async fn modify_instance_attribute(
+        &self,
+        account_id: &str,
+        instance_id: &str,
+        mut changes: InstanceChanges,
+    ) -> Result<(), EngineError> {
+        if let Some(name) = &changes.instance_type {
+            let spec = self.instance_type(name).ok_or_else(|| {
+                EngineError::InvalidParameterValue(format!(
+                    "Invalid value '{name}' for InstanceType."
+                ))
+            })?;
+            changes.vcpus = Some(i32::try_from(spec.vcpus).unwrap_or(i32::MAX));
+            changes.memory_mib = Some(i64::try_from(spec.memory_mib).unwrap_or(i64::MAX));
+        }
+        if let Some(behavior) = &changes.shutdown_behavior {
+            if !["stop", "terminate"].contains(&behavior.as_str()) {
+                return Err(EngineError::InvalidParameterValue(format!(
+                    "Value ({behavior}) for parameter instanceInitiatedShutdownBehavior is invalid. Valid values are stop, terminate."
+                )));
+            }
+        }
+        if changes
+            .user_data
+            .as_ref()
+            .is_some_and(|u| u.len() > MAX_USER_DATA_BYTES)
+        {
+            return Err(EngineError::InvalidParameterValue(
+                "User data is limited to 16384 bytes".into(),
+            ));
+        }
+        if changes == InstanceChanges::default() {
+            return Err(EngineError::InvalidParameterCombination(
+                "No attributes specified.".into(),
+            ));
+        }
+        let account = account_id.to_owned();
+        let ids = vec![instance_id.to_owned()];
+        self.store()
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    let found = owned_instances(conn, &account, &ids)?;
+                    for row in &found {
+                        let needs_stop = changes.instance_type.is_some() || changes.user_data.is_some();
+                        if needs_stop && row.state != "stopped" {
+                            return Err(EngineError::IncorrectInstanceState(format!(
+                                "The instance '{}' is not in the 'stopped' state.",
+                                row.instance_id
+                            )));
+                        }
+                        if row.state == "terminated" {
+                            return Err(EngineError::IncorrectInstanceState(format!(
+                                "The instance '{}' is not in a state from which it can be modified.",
+                                row.instance_id
+                            )));
+                        }
+                        rows::update(conn, &row.instance_id, &changes)?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    /// The caller's instances by id (for status and credit answers).
+    pub async fn instances_by_id(
+        &self,
+        account_id: &str,
+        instance_ids: Vec<String>,
+    ) -> Result<Vec<Instance>, EngineError> {
+        if instance_ids.is_empty() {
+            let (found, _) = self
+                .describe_instances(account_id, Vec::new(), Vec::new(), Page::default())
+                .await?;
+            return Ok(found);
+        }
+        let account = account_id.to_owned();
+        self.store()
+            .run(move |conn| {
+                let rows = owned_instances(conn, &account, &instance_ids)?;
+                views(conn, &account, rows)
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_request_hashes_the_same_whatever_its_token() {
+        let a = RunRequest {
+            image_id: "ami-1".into(),
+            client_token: Some("x".into()),
+            ..RunRequest::default()
+        };
+        let b = RunRequest {
+            client_token: Some("y".into()),
+            ..a.clone()
+        };
+        let c = RunRequest {
+            max_count: 2,
+            ..a.clone()
+        };
+        assert_eq!(request_hash(&a), request_hash(&b));
+        assert_ne!(request_hash(&a), request_hash(&c));
+    }
+
+    #[test]
+    fn transition_reasons_read_like_awss() {
+        assert_eq!(
+            user_initiated("2026-11-23T16:40:00.123Z"),
+            "User initiated (2026-11-23 16:40:00 GMT)"
+        );
+    }
+}

@@ -1,0 +1,252 @@
+//! The reconciler: makes each domain match its instance row, and records what really
+//! happened. It is the only code that moves instances out of pending, stopping and
+//! shutting-down, and it repairs whatever a crash or a hand on `virsh` left behind.
+
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+
+use super::instances::instance_dir;
+use super::{timestamp_now, Engine, EngineError};
+use crate::hypervisor::{disk, DomainSpec, PowerState};
+use crate::store::images as image_rows;
+use crate::store::instances::{self as rows, InstanceRow};
+
+/// How many instances are worked on at once.
+const PARALLEL: usize = 8;
+/// Orphan domains are looked for every this many passes.
+const ORPHAN_SWEEP_EVERY: u64 = 10;
+/// A guest that ignores ACPI is asked again this often while stopping.
+const SHUTDOWN_RESEND: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
+
+/// Runs until `shutdown` resolves: one pass at start (repairs after a crash), then one per
+/// interval or whenever the engine is woken.
+pub async fn run(engine: Engine, shutdown: impl std::future::Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    let mut pass: u64 = 0;
+    loop {
+        if let Err(e) = reconcile(&engine, pass % ORPHAN_SWEEP_EVERY == 0).await {
+            tracing::error!(error = %e, "reconciler pass failed");
+        }
+        pass += 1;
+        let interval = engine.settings().reconcile_interval;
+        tokio::select! {
+            () = &mut shutdown => break,
+            () = engine.woken().notified() => {},
+            () = tokio::time::sleep(interval) => {},
+        }
+    }
+}
+
+/// One pass over every live instance (and, if asked, the hypervisor's orphan domains).
+pub async fn reconcile(engine: &Engine, sweep_orphans: bool) -> Result<(), EngineError> {
+    let live = engine
+        .store()
+        .run::<_, EngineError, _>(|conn| Ok(rows::live(conn)?))
+        .await?;
+    let mut tasks = JoinSet::new();
+    for row in live.iter().cloned() {
+        if tasks.len() >= PARALLEL {
+            let _ = tasks.join_next().await;
+        }
+        let engine = engine.clone();
+        tasks.spawn_blocking(move || {
+            let id = row.instance_id.clone();
+            if let Err(e) = step(&engine, row) {
+                tracing::warn!(instance = %id, error = %e, "reconcile step failed; retrying next pass");
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    if sweep_orphans {
+        let engine = engine.clone();
+        let live_ids: Vec<String> = live.into_iter().map(|r| r.instance_id).collect();
+        tokio::task::spawn_blocking(move || sweep(&engine, &live_ids))
+            .await
+            .map_err(|e| EngineError::Io(format!("orphan sweep: {e}")))??;
+    }
+    Ok(())
+}
+
+fn since(changed_at: &str) -> chrono::TimeDelta {
+    chrono::DateTime::parse_from_rfc3339(changed_at)
+        .map(|t| chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+        .unwrap_or_default()
+}
+
+fn spec(engine: &Engine, row: &InstanceRow) -> DomainSpec {
+    let dir = instance_dir(&engine.settings().data_dir, &row.instance_id);
+    DomainSpec {
+        name: row.instance_id.clone(),
+        account_id: row.account_id.clone(),
+        vcpus: u32::try_from(row.vcpus).unwrap_or(1),
+        memory_mib: u64::try_from(row.memory_mib).unwrap_or(512),
+        disk_path: dir.join("disk.qcow2").to_string_lossy().into_owned(),
+        console_path: dir.join("console.log").to_string_lossy().into_owned(),
+    }
+}
+
+fn move_to(
+    engine: &Engine,
+    row: &InstanceRow,
+    from: &[&str],
+    to: &str,
+    reason: Option<(&str, &str)>,
+) -> Result<(), EngineError> {
+    let now = timestamp_now();
+    let (code, message) = match reason {
+        Some((code, message)) => (Some(code), Some(message)),
+        None => (
+            row.state_reason_code.as_deref(),
+            row.state_reason_message.as_deref(),
+        ),
+    };
+    let transition_reason = row.transition_reason.clone();
+    let moved = engine.store().run_now::<_, EngineError>(|conn| {
+        Ok(rows::transition(
+            conn,
+            &row.instance_id,
+            from,
+            to,
+            code,
+            message,
+            &transition_reason,
+            &now,
+        )?)
+    })?;
+    if moved {
+        tracing::info!(instance = %row.instance_id, from = %row.state, to, "instance state");
+    }
+    Ok(())
+}
+
+/// Creates the overlay, defines the domain and starts it; each step is skipped if done.
+fn launch(engine: &Engine, row: &InstanceRow) -> Result<(), EngineError> {
+    let spec = spec(engine, row);
+    let image = engine
+        .store()
+        .run_now::<_, EngineError>(|conn| Ok(image_rows::find(conn, &row.image_id)?))?
+        .ok_or_else(|| EngineError::Io(format!("image {} has no record", row.image_id)))?;
+    disk::create_overlay(
+        std::path::Path::new(&image.disk_path),
+        &image.disk_format,
+        std::path::Path::new(&spec.disk_path),
+        u32::try_from(row.root_size_gib).unwrap_or(1),
+    )?;
+    engine.hypervisor().define(&spec)?;
+    engine.hypervisor().start(&row.instance_id)?;
+    Ok(())
+}
+
+/// Destroys and undefines the domain and deletes the instance's files.
+fn tear_down(engine: &Engine, instance_id: &str) -> Result<(), EngineError> {
+    let hypervisor = engine.hypervisor();
+    hypervisor.destroy(instance_id)?;
+    hypervisor.undefine(instance_id)?;
+    let dir = instance_dir(&engine.settings().data_dir, instance_id);
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(EngineError::Io(format!("{}: {e}", dir.display()))),
+    }
+}
+
+/// Moves one instance one step towards what its row says.
+fn step(engine: &Engine, row: InstanceRow) -> Result<(), EngineError> {
+    let hypervisor = engine.hypervisor();
+    let id = row.instance_id.as_str();
+    match row.state.as_str() {
+        "pending" => {
+            if let Err(e) = launch(engine, &row) {
+                // A launch that cannot be made ends terminated with the reason, never a
+                // silent pending forever.
+                let message = format!("Server.InternalError: {e}");
+                move_to(
+                    engine,
+                    &row,
+                    &["pending"],
+                    "shutting-down",
+                    Some(("Server.InternalError", &message)),
+                )?;
+                return Err(e);
+            }
+            if hypervisor.state(id)? == Some(PowerState::Running) {
+                move_to(engine, &row, &["pending"], "running", Some(("", "")))?;
+            }
+        }
+        "running" => match hypervisor.state(id)? {
+            // Deleted behind our back: the overlay still holds the disk, so bring it back.
+            None => {
+                tracing::warn!(instance = %id, "domain missing while running; redefining it");
+                launch(engine, &row)?;
+            }
+            Some(PowerState::ShutOff | PowerState::Crashed) => {
+                let reason = (
+                    "Client.InstanceInitiatedShutdown",
+                    "Client.InstanceInitiatedShutdown: Instance initiated shutdown",
+                );
+                let to = if row.shutdown_behavior == "terminate" {
+                    "shutting-down"
+                } else {
+                    "stopped"
+                };
+                move_to(engine, &row, &["running"], to, Some(reason))?;
+            }
+            Some(PowerState::Running | PowerState::Transitional) => {}
+        },
+        "stopping" => match hypervisor.state(id)? {
+            None | Some(PowerState::ShutOff | PowerState::Crashed) => {
+                move_to(engine, &row, &["stopping"], "stopped", None)?;
+            }
+            Some(_) => {
+                let waited = since(&row.state_changed_at);
+                let timeout =
+                    chrono::TimeDelta::from_std(engine.settings().stop_timeout).unwrap_or_default();
+                if row.force_stop || waited > timeout {
+                    hypervisor.destroy(id)?;
+                } else if waited.num_seconds() % SHUTDOWN_RESEND.num_seconds().max(1) == 0
+                    || waited < SHUTDOWN_RESEND
+                {
+                    // ACPI sent before the guest listens is lost: ask again now and then.
+                    hypervisor.shutdown(id)?;
+                }
+            }
+        },
+        "shutting-down" => {
+            tear_down(engine, id)?;
+            move_to(engine, &row, &["shutting-down"], "terminated", None)?;
+        }
+        // Stopped: the domain stays defined and off, its disk kept.
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Removes domains that carry this gateway's metadata but no live instance: left by a crash
+/// between termination steps, or by an older database.
+fn sweep(engine: &Engine, live: &[String]) -> Result<(), EngineError> {
+    for name in engine.hypervisor().owned_domains()? {
+        if live.contains(&name) {
+            continue;
+        }
+        let known = engine
+            .store()
+            .run_now::<_, EngineError>(|conn| Ok(rows::find(conn, &name)?))?;
+        // A row in a live state may have been written after `live` was read: leave it.
+        if known.as_ref().is_some_and(|r| r.state != "terminated") {
+            continue;
+        }
+        tracing::warn!(domain = %name, "removing a domain with no live instance");
+        tear_down(engine, &name)?;
+    }
+    Ok(())
+}
+
+/// Waits for the reconciler's next pass to finish, for tests and admin commands.
+pub async fn settle(engine: &Engine, passes: usize, pause: Duration) -> Result<(), EngineError> {
+    for _ in 0..passes {
+        reconcile(engine, true).await?;
+        tokio::time::sleep(pause).await;
+    }
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! The hypervisor the engine drives: domains named after instances, each on a copy-on-write
+//! overlay of its image. Every call blocks (libvirt is FFI and an RPC): run them off the
+//! async executor.
+
+pub mod disk;
+pub mod libvirt;
+
+/// What a domain is made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainSpec {
+    /// The instance id; also the domain's name.
+    pub name: String,
+    pub account_id: String,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    /// The root disk: a qcow2 overlay.
+    pub disk_path: String,
+    /// Where the serial console is logged.
+    pub console_path: String,
+}
+
+/// A domain's power state, as far as the engine cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PowerState {
+    Running,
+    /// Paused, suspended, or being set up or torn down: neither up nor down yet.
+    Transitional,
+    ShutOff,
+    Crashed,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HypervisorError {
+    /// libvirt refused or failed; the message is libvirt's.
+    #[error("libvirt: {0}")]
+    Libvirt(String),
+    /// A disk operation (qemu-img, the file system) failed.
+    #[error("disk: {0}")]
+    Disk(String),
+}
+
+/// What the engine needs from a hypervisor. Every method is idempotent: the reconciler may
+/// call it again after a crash at any point.
+pub trait Hypervisor: Send + Sync {
+    /// Defines the domain, or redefines it with this spec if it exists (same UUID).
+    fn define(&self, spec: &DomainSpec) -> Result<(), HypervisorError>;
+    /// Starts a defined domain; does nothing if it runs.
+    fn start(&self, name: &str) -> Result<(), HypervisorError>;
+    /// Asks the guest to power off (ACPI); does nothing if it is off.
+    fn shutdown(&self, name: &str) -> Result<(), HypervisorError>;
+    /// Powers the domain off at once; does nothing if it is off or missing.
+    fn destroy(&self, name: &str) -> Result<(), HypervisorError>;
+    /// Asks the guest to reboot; a hard reset if it cannot be asked.
+    fn reboot(&self, name: &str) -> Result<(), HypervisorError>;
+    /// Removes the domain's definition; does nothing if it is missing.
+    fn undefine(&self, name: &str) -> Result<(), HypervisorError>;
+    /// The domain's state, or None if there is no such domain.
+    fn state(&self, name: &str) -> Result<Option<PowerState>, HypervisorError>;
+    /// The names of every domain carrying this gateway's metadata.
+    fn owned_domains(&self) -> Result<Vec<String>, HypervisorError>;
+}

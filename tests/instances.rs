@@ -1,0 +1,290 @@
+//! Instances through real HTTP on libvirt's test driver: RunInstances to running, the
+//! lifecycle, ClientToken, and the reconciler repairing what was done behind its back.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{start, TestGateway};
+use ec2gw::engine::accounts::Admin;
+use ec2gw::engine::images::ImportRequest;
+
+async fn import_image(gw: &TestGateway, name: &str) -> String {
+    let disk = gw.data_dir().join(format!("{name}.qcow2"));
+    let status = std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&disk)
+        .arg("64M")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let store = gw.store.clone();
+    let request = ImportRequest {
+        file: disk,
+        name: name.into(),
+        description: String::new(),
+        account_id: Some(gw.key.account_id.clone()),
+        public: false,
+        architecture: "x86_64".into(),
+        data_dir: gw.data_dir(),
+    };
+    tokio::task::spawn_blocking(move || {
+        Admin { store: &store }
+            .import_image(&request, |_, _| {})
+            .unwrap()
+    })
+    .await
+    .unwrap()
+    .row
+    .image_id
+}
+
+fn all<'a>(body: &'a str, tag: &str) -> Vec<&'a str> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    body.split(&open)
+        .skip(1)
+        .filter_map(|rest| rest.split_once(&close).map(|(v, _)| v))
+        .collect()
+}
+
+/// Polls DescribeInstances until every instance named is in `state`.
+async fn wait_for(gw: &TestGateway, ids: &[&str], state: &str) -> String {
+    let query: String = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| format!("&InstanceId.{}={id}", i + 1))
+        .collect();
+    let started = Instant::now();
+    loop {
+        let a = gw
+            .post(&format!(
+                "Action=DescribeInstances&Version=2016-11-15{query}"
+            ))
+            .await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        let states: Vec<&str> = all(&a.body, "instanceState")
+            .iter()
+            .flat_map(|s| all(s, "name"))
+            .collect();
+        if states.len() == ids.len() && states.iter().all(|s| *s == state) {
+            return a.body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not {state} in 10 s: {states:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_instances_reach_running_and_the_lifecycle_follows() {
+    let gw = start().await;
+    let ami = import_image(&gw, "lifecycle").await;
+    let run = gw
+        .post(&format!(
+            "Action=RunInstances&Version=2016-11-15&ImageId={ami}&InstanceType=t3.micro&MinCount=2&MaxCount=2\
+             &ClientToken=tok-1&Placement.AvailabilityZone=&DisableApiTermination=false\
+             &TagSpecification.1.ResourceType=instance&TagSpecification.1.Tag.1.Key=Name&TagSpecification.1.Tag.1.Value=web"
+        ))
+        .await;
+    assert_eq!(run.status, 200, "{}", run.body);
+    let ids = all(&run.body, "instanceId");
+    assert_eq!(ids.len(), 2);
+    assert_eq!(all(&run.body, "name")[..1], ["pending"]);
+    assert!(run.body.contains("<key>Name</key><value>web</value>"));
+
+    // The same ClientToken gives back the same reservation.
+    let again = gw
+        .post(&format!(
+            "Action=RunInstances&Version=2016-11-15&ImageId={ami}&InstanceType=t3.micro&MinCount=2&MaxCount=2\
+             &ClientToken=tok-1&Placement.AvailabilityZone=&DisableApiTermination=false\
+             &TagSpecification.1.ResourceType=instance&TagSpecification.1.Tag.1.Key=Name&TagSpecification.1.Tag.1.Value=web"
+        ))
+        .await;
+    assert_eq!(all(&again.body, "instanceId"), ids);
+    let mismatch = gw
+        .post(&format!(
+            "Action=RunInstances&Version=2016-11-15&ImageId={ami}&InstanceType=t3.small&MinCount=1&MaxCount=1&ClientToken=tok-1"
+        ))
+        .await;
+    assert_eq!(
+        (mismatch.status, mismatch.code()),
+        (400, "IdempotentParameterMismatch")
+    );
+
+    wait_for(&gw, &ids, "running").await;
+    let domain_state = |id: &str| {
+        let engine = gw.engine.clone();
+        let id = id.to_owned();
+        async move {
+            tokio::task::spawn_blocking(move || engine.hypervisor().state(&id).unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        domain_state(ids[0]).await,
+        Some(ec2gw::hypervisor::PowerState::Running)
+    );
+
+    let stop = gw
+        .post(&format!(
+            "Action=StopInstances&Version=2016-11-15&InstanceId.1={}",
+            ids[0]
+        ))
+        .await;
+    assert!(stop.body.contains(
+        "<currentState><code>64</code><name>stopping</name></currentState><previousState><code>16</code><name>running</name></previousState>"
+    ), "{}", stop.body);
+    let stopped = wait_for(&gw, &ids[..1], "stopped").await;
+    assert!(
+        stopped.contains("<stateReason><code>Client.UserInitiatedShutdown</code>"),
+        "{stopped}"
+    );
+
+    let start_again = gw
+        .post(&format!(
+            "Action=StartInstances&Version=2016-11-15&InstanceId.1={}",
+            ids[0]
+        ))
+        .await;
+    assert!(start_again
+        .body
+        .contains("<currentState><code>0</code><name>pending</name></currentState>"));
+    wait_for(&gw, &ids[..1], "running").await;
+
+    let terminate = gw
+        .post(&format!(
+            "Action=TerminateInstances&Version=2016-11-15&InstanceId.1={}&InstanceId.2={}",
+            ids[0], ids[1]
+        ))
+        .await;
+    assert_eq!(
+        all(&terminate.body, "name")
+            .iter()
+            .filter(|n| **n == "shutting-down")
+            .count(),
+        2
+    );
+    wait_for(&gw, &ids, "terminated").await;
+    assert_eq!(domain_state(ids[0]).await, None, "the domain is undefined");
+    assert!(
+        !gw.data_dir().join("instances").join(ids[0]).exists(),
+        "the overlay is gone"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reconciler_repairs_what_was_done_behind_its_back() {
+    let gw = start().await;
+    let ami = import_image(&gw, "repair").await;
+    let run = gw
+        .post(&format!(
+            "Action=RunInstances&Version=2016-11-15&ImageId={ami}&MinCount=2&MaxCount=2&InstanceInitiatedShutdownBehavior=stop"
+        ))
+        .await;
+    let ids = all(&run.body, "instanceId");
+    wait_for(&gw, &ids, "running").await;
+    let hypervisor = gw.engine.hypervisor().clone();
+    let (gone, off) = (ids[0].to_owned(), ids[1].to_owned());
+    tokio::task::spawn_blocking(move || {
+        // One domain deleted outright, one powered off as a guest would do it.
+        hypervisor.destroy(&gone).unwrap();
+        hypervisor.undefine(&gone).unwrap();
+        hypervisor.shutdown(&off).unwrap();
+    })
+    .await
+    .unwrap();
+    let stopped = wait_for(&gw, &ids[1..], "stopped").await;
+    assert!(
+        stopped.contains("<code>Client.InstanceInitiatedShutdown</code>"),
+        "{stopped}"
+    );
+    let engine = gw.engine.clone();
+    let gone = ids[0].to_owned();
+    let started = Instant::now();
+    loop {
+        let engine = engine.clone();
+        let gone = gone.clone();
+        let state = tokio::task::spawn_blocking(move || engine.hypervisor().state(&gone).unwrap())
+            .await
+            .unwrap();
+        if state == Some(ec2gw::hypervisor::PowerState::Running) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "domain not recreated: {state:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn protections_and_states_are_enforced() {
+    let gw = start().await;
+    let ami = import_image(&gw, "protect").await;
+    let run = gw
+        .post(&format!(
+            "Action=RunInstances&Version=2016-11-15&ImageId={ami}&MinCount=1&MaxCount=1&DisableApiTermination=true&DisableApiStop=true"
+        ))
+        .await;
+    let id = all(&run.body, "instanceId")[0].to_owned();
+    wait_for(&gw, &[&id], "running").await;
+    let t = gw
+        .post(&format!(
+            "Action=TerminateInstances&Version=2016-11-15&InstanceId.1={id}"
+        ))
+        .await;
+    assert_eq!((t.status, t.code()), (400, "OperationNotPermitted"));
+    assert_eq!(
+        t.message(),
+        format!("The instance '{id}' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.")
+    );
+    let s = gw
+        .post(&format!(
+            "Action=StopInstances&Version=2016-11-15&InstanceId.1={id}"
+        ))
+        .await;
+    assert_eq!((s.status, s.code()), (400, "OperationNotPermitted"));
+    let m = gw
+        .post(&format!("Action=ModifyInstanceAttribute&Version=2016-11-15&InstanceId={id}&InstanceType.Value=t3.small"))
+        .await;
+    assert_eq!((m.status, m.code()), (400, "IncorrectInstanceState"));
+    let m = gw
+        .post(&format!("Action=ModifyInstanceAttribute&Version=2016-11-15&InstanceId={id}&DisableApiTermination.Value=false"))
+        .await;
+    assert_eq!(m.status, 200, "{}", m.body);
+    let attr = gw
+        .post(&format!("Action=DescribeInstanceAttribute&Version=2016-11-15&InstanceId={id}&Attribute=disableApiTermination"))
+        .await;
+    assert!(
+        attr.body
+            .contains("<disableApiTermination><value>false</value></disableApiTermination>"),
+        "{}",
+        attr.body
+    );
+    let t = gw
+        .post(&format!(
+            "Action=TerminateInstances&Version=2016-11-15&InstanceId.1={id}"
+        ))
+        .await;
+    assert_eq!(t.status, 200, "{}", t.body);
+    let missing = gw
+        .post("Action=StopInstances&Version=2016-11-15&InstanceId.1=i-0123456789abcdef0")
+        .await;
+    assert_eq!(
+        (missing.code(), missing.message()),
+        (
+            "InvalidInstanceID.NotFound",
+            "The instance ID 'i-0123456789abcdef0' does not exist"
+        )
+    );
+    gw.stop().await;
+}
