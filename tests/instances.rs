@@ -288,3 +288,28 @@ async fn protections_and_states_are_enforced() {
     );
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_launch_that_cannot_be_made_ends_terminated_with_its_reason() {
+    let gw = start().await;
+    let ami = import_image(&gw, "broken").await;
+    // The image's disk disappears: no overlay can be made on it.
+    for entry in std::fs::read_dir(gw.data_dir().join("images")).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    let run = gw
+        .post(&format!(
+            "Action=RunInstances&Version=2016-11-15&ImageId={ami}&MinCount=1&MaxCount=1"
+        ))
+        .await;
+    assert_eq!(run.status, 200, "{}", run.body);
+    let id = all(&run.body, "instanceId")[0].to_owned();
+    let body = wait_for(&gw, &[&id], "terminated").await;
+    assert!(
+        body.contains(
+            "<stateReason><code>Server.InternalError</code><message>Server.InternalError: "
+        ),
+        "{body}"
+    );
+    gw.stop().await;
+}

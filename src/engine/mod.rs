@@ -33,6 +33,9 @@ pub struct Settings {
     pub host_memory_mib: i64,
     /// How long a guest may take to power off after StopInstances before it is forced.
     pub stop_timeout: std::time::Duration,
+    /// A launch that keeps failing this long (libvirtd down, a missing image file) is given
+    /// up: the instance ends terminated with the reason.
+    pub launch_timeout: std::time::Duration,
     /// How often the reconciler looks at libvirt when nothing wakes it.
     pub reconcile_interval: std::time::Duration,
 }

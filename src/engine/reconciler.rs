@@ -158,16 +158,20 @@ fn step(engine: &Engine, row: InstanceRow) -> Result<(), EngineError> {
     match row.state.as_str() {
         "pending" => {
             if let Err(e) = launch(engine, &row) {
-                // A launch that cannot be made ends terminated with the reason, never a
-                // silent pending forever.
-                let message = format!("Server.InternalError: {e}");
-                move_to(
-                    engine,
-                    &row,
-                    &["pending"],
-                    "shutting-down",
-                    Some(("Server.InternalError", &message)),
-                )?;
+                // Retried for a while (a restarting libvirtd), then given up: a launch that
+                // cannot be made ends terminated with the reason, never a silent pending.
+                let give_up = chrono::TimeDelta::from_std(engine.settings().launch_timeout)
+                    .unwrap_or_default();
+                if since(&row.state_changed_at) > give_up {
+                    let message = format!("Server.InternalError: {e}");
+                    move_to(
+                        engine,
+                        &row,
+                        &["pending"],
+                        "shutting-down",
+                        Some(("Server.InternalError", &message)),
+                    )?;
+                }
                 return Err(e);
             }
             if hypervisor.state(id)? == Some(PowerState::Running) {
