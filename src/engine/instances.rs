@@ -597,6 +597,43 @@ impl Engine {
             .finish(&scope, &page, found, |i| i.row.instance_id.clone()))
     }
 
+    /// Applies one state change to each of the caller's instances, all or nothing: `check`
+    /// may refuse the whole call; `change` moves one instance and says its state now.
+    async fn change_states(
+        &self,
+        account_id: &str,
+        instance_ids: Vec<String>,
+        check: impl Fn(&mut DbConnection, &[InstanceRow]) -> Result<(), EngineError> + Send + 'static,
+        change: impl Fn(&mut DbConnection, &InstanceRow, &str) -> Result<String, EngineError>
+            + Send
+            + 'static,
+    ) -> Result<Vec<StateChange>, EngineError> {
+        let account = account_id.to_owned();
+        let changes = self
+            .store()
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    let found = owned_instances(conn, &account, &instance_ids)?;
+                    check(conn, &found)?;
+                    let now = timestamp_now();
+                    found
+                        .into_iter()
+                        .map(|row| {
+                            let current = change(conn, &row, &now)?;
+                            Ok::<_, EngineError>(StateChange {
+                                instance_id: row.instance_id,
+                                previous: row.state,
+                                current,
+                            })
+                        })
+                        .collect()
+                })
+            })
+            .await?;
+        self.wake_reconciler();
+        Ok(changes)
+    }
+
     /// StartInstances: stopped -> pending (the reconciler boots them).
     pub async fn start_instances(
         &self,
@@ -604,71 +641,54 @@ impl Engine {
         instance_ids: Vec<String>,
     ) -> Result<Vec<StateChange>, EngineError> {
         let _launching = self.launch_lock().lock().await;
-        let account = account_id.to_owned();
-        let settings = self.settings().clone();
-        let changes = self
-            .store()
-            .run(move |conn| {
-                conn.transaction(|conn| {
-                    let found = owned_instances(conn, &account, &instance_ids)?;
-                    for row in &found {
-                        if matches!(
-                            row.state.as_str(),
-                            "stopping" | "shutting-down" | "terminated"
-                        ) {
-                            return Err(EngineError::IncorrectInstanceState(format!(
-                                "The instance '{}' is not in a state from which it can be started.",
-                                row.instance_id
-                            )));
-                        }
-                    }
-                    let needed: (i64, i64) = found
-                        .iter()
-                        .filter(|r| r.state == "stopped")
-                        .fold((0, 0), |(v, m), r| {
-                            (v + i64::from(r.vcpus), m + r.memory_mib)
-                        });
-                    let (used_vcpus, used_mib) = rows::committed(conn)?;
-                    if used_vcpus + needed.0 > settings.host_vcpus
-                        || used_mib + needed.1 > settings.host_memory_mib
-                    {
-                        let kind = found
-                            .first()
-                            .map(|r| r.instance_type.clone())
-                            .unwrap_or_default();
-                        return Err(EngineError::InsufficientCapacity(kind));
-                    }
-                    let now = timestamp_now();
-                    let mut changes = Vec::new();
-                    for row in found {
-                        let current = if row.state == "stopped" {
-                            rows::transition(
-                                conn,
-                                &row.instance_id,
-                                &["stopped"],
-                                "pending",
-                                None,
-                                None,
-                                "",
-                                &now,
-                            )?;
-                            rows::set_force_stop(conn, &row.instance_id, false)?;
-                            "pending".to_owned()
-                        } else {
-                            row.state.clone()
-                        };
-                        changes.push(StateChange {
-                            instance_id: row.instance_id,
-                            previous: row.state,
-                            current,
-                        });
-                    }
-                    Ok(changes)
-                })
-            })
-            .await?;
-        self.wake_reconciler();
-        Ok(changes)
+        let (host_vcpus, host_mib) = (self.settings().host_vcpus, self.settings().host_memory_mib);
+        let check = move |conn: &mut DbConnection, found: &[InstanceRow]| {
+            if let Some(row) = found.iter().find(|r| {
+                matches!(
+                    r.state.as_str(),
+                    "stopping" | "shutting-down" | "terminated"
+                )
+            }) {
+                return Err(EngineError::IncorrectInstanceState(format!(
+                    "The instance '{}' is not in a state from which it can be started.",
+                    row.instance_id
+                )));
+            }
+            let (vcpus, mib) = found
+                .iter()
+                .filter(|r| r.state == "stopped")
+                .fold((0, 0), |(v, m), r| {
+                    (v + i64::from(r.vcpus), m + r.memory_mib)
+                });
+            let (used_vcpus, used_mib) = rows::committed(conn)?;
+            if used_vcpus + vcpus > host_vcpus || used_mib + mib > host_mib {
+                let kind = found
+                    .first()
+                    .map(|r| r.instance_type.clone())
+                    .unwrap_or_default();
+                return Err(EngineError::InsufficientCapacity(kind));
+            }
+            Ok(())
+        };
+        let change = |conn: &mut DbConnection, row: &InstanceRow, now: &str| {
+            if row.state != "stopped" {
+                return Ok(row.state.clone());
+            }
+            rows::transition(
+                conn,
+                &row.instance_id,
+                &["stopped"],
+                "pending",
+                None,
+                None,
+                "",
+                now,
+            )?;
+            rows::set_force_stop(conn, &row.instance_id, false)?;
+            Ok("pending".to_owned())
+        };
+        self.change_states(account_id, instance_ids, check, change)
+            .await
     }
 
     /// StopInstances: running/pending -> stopping (the reconciler shuts the guest down).
@@ -678,59 +698,44 @@ impl Engine {
         instance_ids: Vec<String>,
         force: bool,
     ) -> Result<Vec<StateChange>, EngineError> {
-        let account = account_id.to_owned();
-        let changes = self
-            .store()
-            .run(move |conn| {
-                conn.transaction(|conn| {
-                    let found = owned_instances(conn, &account, &instance_ids)?;
-                    for row in &found {
-                        if matches!(row.state.as_str(), "shutting-down" | "terminated") {
-                            return Err(EngineError::IncorrectInstanceState(format!(
-                                "The instance '{}' is not in a state from which it can be stopped.",
-                                row.instance_id
-                            )));
-                        }
-                        if row.disable_api_stop {
-                            return Err(EngineError::OperationNotPermitted(format!(
-                                "The instance '{}' may not be stopped. Modify its 'disableApiStop' instance attribute and try again.",
-                                row.instance_id
-                            )));
-                        }
-                    }
-                    let now = timestamp_now();
-                    let mut changes = Vec::new();
-                    for row in found {
-                        let current = if matches!(row.state.as_str(), "running" | "pending") {
-                            rows::transition(
-                                conn,
-                                &row.instance_id,
-                                &["running", "pending"],
-                                "stopping",
-                                Some("Client.UserInitiatedShutdown"),
-                                Some("Client.UserInitiatedShutdown: User initiated shutdown"),
-                                &user_initiated(&now),
-                                &now,
-                            )?;
-                            "stopping".to_owned()
-                        } else {
-                            row.state.clone()
-                        };
-                        if force {
-                            rows::set_force_stop(conn, &row.instance_id, true)?;
-                        }
-                        changes.push(StateChange {
-                            instance_id: row.instance_id,
-                            previous: row.state,
-                            current,
-                        });
-                    }
-                    Ok(changes)
-                })
-            })
-            .await?;
-        self.wake_reconciler();
-        Ok(changes)
+        let check = |_: &mut DbConnection, found: &[InstanceRow]| {
+            for row in found {
+                if matches!(row.state.as_str(), "shutting-down" | "terminated") {
+                    return Err(EngineError::IncorrectInstanceState(format!(
+                        "The instance '{}' is not in a state from which it can be stopped.",
+                        row.instance_id
+                    )));
+                }
+                if row.disable_api_stop {
+                    return Err(EngineError::OperationNotPermitted(format!(
+                        "The instance '{}' may not be stopped. Modify its 'disableApiStop' instance attribute and try again.",
+                        row.instance_id
+                    )));
+                }
+            }
+            Ok(())
+        };
+        let change = move |conn: &mut DbConnection, row: &InstanceRow, now: &str| {
+            if force {
+                rows::set_force_stop(conn, &row.instance_id, true)?;
+            }
+            if !matches!(row.state.as_str(), "running" | "pending") {
+                return Ok(row.state.clone());
+            }
+            rows::transition(
+                conn,
+                &row.instance_id,
+                &["running", "pending"],
+                "stopping",
+                Some("Client.UserInitiatedShutdown"),
+                Some("Client.UserInitiatedShutdown: User initiated shutdown"),
+                &user_initiated(now),
+                now,
+            )?;
+            Ok("stopping".to_owned())
+        };
+        self.change_states(account_id, instance_ids, check, change)
+            .await
     }
 
     /// TerminateInstances: anything but terminated -> shutting-down.
@@ -739,48 +744,36 @@ impl Engine {
         account_id: &str,
         instance_ids: Vec<String>,
     ) -> Result<Vec<StateChange>, EngineError> {
-        let account = account_id.to_owned();
-        let changes = self
-            .store()
-            .run(move |conn| {
-                conn.transaction(|conn| {
-                    let found = owned_instances(conn, &account, &instance_ids)?;
-                    if let Some(row) = found.iter().find(|r| r.disable_api_termination) {
-                        return Err(EngineError::OperationNotPermitted(format!(
-                            "The instance '{}' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.",
-                            row.instance_id
-                        )));
-                    }
-                    let now = timestamp_now();
-                    let mut changes = Vec::new();
-                    for row in found {
-                        let current = if matches!(row.state.as_str(), "shutting-down" | "terminated") {
-                            row.state.clone()
-                        } else {
-                            rows::transition(
-                                conn,
-                                &row.instance_id,
-                                &["pending", "running", "stopping", "stopped"],
-                                "shutting-down",
-                                Some("Client.UserInitiatedShutdown"),
-                                Some("Client.UserInitiatedShutdown: User initiated shutdown"),
-                                &user_initiated(&now),
-                                &now,
-                            )?;
-                            "shutting-down".to_owned()
-                        };
-                        changes.push(StateChange {
-                            instance_id: row.instance_id,
-                            previous: row.state,
-                            current,
-                        });
-                    }
-                    Ok(changes)
-                })
-            })
-            .await?;
-        self.wake_reconciler();
-        Ok(changes)
+        let check = |_: &mut DbConnection, found: &[InstanceRow]| {
+            match found
+            .iter()
+            .find(|r| r.disable_api_termination)
+        {
+            Some(row) => Err(EngineError::OperationNotPermitted(format!(
+                "The instance '{}' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.",
+                row.instance_id
+            ))),
+            None => Ok(()),
+        }
+        };
+        let change = |conn: &mut DbConnection, row: &InstanceRow, now: &str| {
+            if matches!(row.state.as_str(), "shutting-down" | "terminated") {
+                return Ok(row.state.clone());
+            }
+            rows::transition(
+                conn,
+                &row.instance_id,
+                &["pending", "running", "stopping", "stopped"],
+                "shutting-down",
+                Some("Client.UserInitiatedShutdown"),
+                Some("Client.UserInitiatedShutdown: User initiated shutdown"),
+                &user_initiated(now),
+                now,
+            )?;
+            Ok("shutting-down".to_owned())
+        };
+        self.change_states(account_id, instance_ids, check, change)
+            .await
     }
 
     /// RebootInstances: a soft reboot through the hypervisor, now.

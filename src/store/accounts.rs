@@ -36,7 +36,7 @@ impl std::fmt::Debug for AccessKeyRow {
 
 /// Inserts an account; false if the id is taken.
 pub fn insert_account(conn: &mut DbConnection, row: &AccountRow) -> Result<bool, StoreError> {
-    insert_unless_taken(
+    super::inserted(
         diesel::insert_into(accounts::table)
             .values(row.clone())
             .execute(conn),
@@ -60,7 +60,7 @@ pub fn account_exists(conn: &mut DbConnection, account_id: &str) -> Result<bool,
 
 /// Inserts an access key; false if the id is taken.
 pub fn insert_key(conn: &mut DbConnection, row: &AccessKeyRow) -> Result<bool, StoreError> {
-    insert_unless_taken(
+    super::inserted(
         diesel::insert_into(access_keys::table)
             .values(row.clone())
             .execute(conn),
@@ -110,15 +110,4 @@ pub fn delete_key(conn: &mut DbConnection, access_key_id: &str) -> Result<bool, 
 
 pub fn count_accounts(conn: &mut DbConnection) -> Result<i64, StoreError> {
     Ok(accounts::table.count().get_result(conn)?)
-}
-
-fn insert_unless_taken(result: QueryResult<usize>) -> Result<bool, StoreError> {
-    match result {
-        Ok(_) => Ok(true),
-        Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
 }

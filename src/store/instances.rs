@@ -111,17 +111,11 @@ pub fn insert_reservation(
     conn: &mut DbConnection,
     row: &ReservationRow,
 ) -> Result<bool, StoreError> {
-    match diesel::insert_into(reservations::table)
-        .values(row.clone())
-        .execute(conn)
-    {
-        Ok(_) => Ok(true),
-        Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
+    super::inserted(
+        diesel::insert_into(reservations::table)
+            .values(row.clone())
+            .execute(conn),
+    )
 }
 
 pub fn find_reservation_by_token(

@@ -29,17 +29,11 @@ pub const FILTERS: &[&str] = &[
 
 /// Inserts a key pair; false if the account already has one by that name.
 pub fn insert(conn: &mut DbConnection, row: &KeyPairRow) -> Result<bool, StoreError> {
-    match diesel::insert_into(key_pairs::table)
-        .values(row.clone())
-        .execute(conn)
-    {
-        Ok(_) => Ok(true),
-        Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
+    super::inserted(
+        diesel::insert_into(key_pairs::table)
+            .values(row.clone())
+            .execute(conn),
+    )
 }
 
 /// An account's key pairs, by names and ids (any, when both are empty), filtered in SQL.

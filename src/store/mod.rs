@@ -190,6 +190,18 @@ impl Store {
     }
 }
 
+/// An insert's outcome: true if the row went in, false if its key was taken.
+pub(crate) fn inserted(result: diesel::QueryResult<usize>) -> Result<bool, StoreError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Every query with its time, at trace level (`EC2GW_LOG=ec2gw::sql=trace`), for tuning.
 fn log_queries(event: diesel::connection::InstrumentationEvent<'_>) {
     if let diesel::connection::InstrumentationEvent::FinishQuery { query, error, .. } = event {

@@ -11,20 +11,15 @@ pub fn get_or_create(
     name: &str,
     fresh: impl FnOnce() -> String,
 ) -> Result<String, StoreError> {
-    let insert = diesel::insert_into(gateway_secrets::table)
-        .values((
-            gateway_secrets::name.eq(name),
-            gateway_secrets::value.eq(fresh()),
-        ))
-        .execute(conn);
-    match insert {
-        Ok(_)
-        | Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => {}
-        Err(e) => return Err(e.into()),
-    }
+    // Whether this call or another gateway's made it, the stored one is the one to use.
+    super::inserted(
+        diesel::insert_into(gateway_secrets::table)
+            .values((
+                gateway_secrets::name.eq(name),
+                gateway_secrets::value.eq(fresh()),
+            ))
+            .execute(conn),
+    )?;
     Ok(gateway_secrets::table
         .find(name)
         .select(gateway_secrets::value)
