@@ -11,12 +11,13 @@ use super::params::Params;
 use super::shapes::{tag_set, TagItem};
 use super::Principal;
 use crate::engine::filter::Filter;
-use crate::engine::instances::{Instance, InstanceAttribute, Reservation, RunRequest, StateChange};
+use crate::engine::instances::{
+    state_code, AttributeChanges, Instance, InstanceAttribute, Reservation, RunRequest, StateChange,
+};
 use crate::engine::paging::Page;
 use crate::engine::tags::{check_tag, tags_for, TagSpecification};
 use crate::engine::Engine;
 use crate::protocol::xml::Items;
-use crate::store::instances::{state_code, InstanceChanges};
 
 // ---- requests ----
 
@@ -224,7 +225,7 @@ impl DescribeInstanceAttribute {
 pub struct ModifyInstanceAttribute {
     pub dry_run: bool,
     pub instance_id: String,
-    pub changes: InstanceChanges,
+    pub changes: AttributeChanges,
 }
 
 fn bool_value(p: &mut Params, name: &str) -> Result<Option<bool>, ApiError> {
@@ -235,14 +236,13 @@ impl ModifyInstanceAttribute {
     /// The structured form (`InstanceType.Value=...`) and the older `Attribute` + `Value`.
     pub fn parse(p: &mut Params) -> Result<Self, ApiError> {
         let instance_id = p.required("InstanceId")?;
-        let mut changes = InstanceChanges {
+        let mut changes = AttributeChanges {
             instance_type: p.string("InstanceType.Value"),
             user_data: p.string("UserData.Value"),
             disable_api_termination: bool_value(p, "DisableApiTermination")?,
             disable_api_stop: bool_value(p, "DisableApiStop")?,
             shutdown_behavior: p.string("InstanceInitiatedShutdownBehavior.Value"),
             ebs_optimized: bool_value(p, "EbsOptimized")?,
-            ..InstanceChanges::default()
         };
         // Accepted and kept as they are: there is one network interface and no ENA here.
         bool_value(p, "SourceDestCheck")?;

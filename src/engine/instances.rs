@@ -111,6 +111,30 @@ pub const INSTANCE_ATTRIBUTES: &[&str] = &[
     "disableApiStop",
 ];
 
+/// State codes, as EC2 numbers them.
+pub fn state_code(state: &str) -> i32 {
+    match state {
+        "pending" => 0,
+        "running" => 16,
+        "shutting-down" => 32,
+        "terminated" => 48,
+        "stopping" => 64,
+        "stopped" => 80,
+        _ => -1,
+    }
+}
+
+/// What ModifyInstanceAttribute changes; None leaves a value as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttributeChanges {
+    pub instance_type: Option<String>,
+    pub user_data: Option<String>,
+    pub disable_api_termination: Option<bool>,
+    pub disable_api_stop: Option<bool>,
+    pub shutdown_behavior: Option<String>,
+    pub ebs_optimized: Option<bool>,
+}
+
 /// The path of an instance's files under the data directory.
 pub fn instance_dir(data_dir: &std::path::Path, instance_id: &str) -> PathBuf {
     data_dir.join("instances").join(instance_id)
@@ -897,8 +921,22 @@ impl Engine {
         &self,
         account_id: &str,
         instance_id: &str,
-        mut changes: InstanceChanges,
+        asked: AttributeChanges,
     ) -> Result<(), EngineError> {
+        if asked == AttributeChanges::default() {
+            return Err(EngineError::InvalidParameterCombination(
+                "No attributes specified.".into(),
+            ));
+        }
+        let mut changes = InstanceChanges {
+            instance_type: asked.instance_type,
+            user_data: asked.user_data,
+            disable_api_termination: asked.disable_api_termination,
+            disable_api_stop: asked.disable_api_stop,
+            shutdown_behavior: asked.shutdown_behavior,
+            ebs_optimized: asked.ebs_optimized,
+            ..InstanceChanges::default()
+        };
         if let Some(name) = &changes.instance_type {
             let spec = self.instance_type(name).ok_or_else(|| {
                 EngineError::InvalidParameterValue(format!(
@@ -922,11 +960,6 @@ impl Engine {
         {
             return Err(EngineError::InvalidParameterValue(
                 "User data is limited to 16384 bytes".into(),
-            ));
-        }
-        if changes == InstanceChanges::default() {
-            return Err(EngineError::InvalidParameterCombination(
-                "No attributes specified.".into(),
             ));
         }
         let account = account_id.to_owned();

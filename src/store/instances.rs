@@ -82,19 +82,6 @@ pub const FILTERS: &[&str] = &[
     "tag-value",
 ];
 
-/// State codes, as EC2 numbers them.
-pub fn state_code(state: &str) -> i32 {
-    match state {
-        "pending" => 0,
-        "running" => 16,
-        "shutting-down" => 32,
-        "terminated" => 48,
-        "stopping" => 64,
-        "stopped" => 80,
-        _ => -1,
-    }
-}
-
 fn state_name(code: &str) -> Option<&'static str> {
     Some(match code {
         "0" => "pending",
