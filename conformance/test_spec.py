@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import re
 import secrets
 
 import boto3
@@ -252,10 +253,12 @@ def refusal_request(action: str, path: str) -> dict:
         if i == len(steps) - 1:
             cursor[step] = sample(target, True)
         elif MODEL.type_of(target) == "list":
-            cursor = cursor.setdefault(step, [{}])[0]
-            shape = MODEL.shapes[target]["member"]["shape"]
+            # The structure on the way keeps its own required members (Monitoring.Enabled).
+            item = MODEL.shapes[target]["member"]["shape"]
+            cursor = cursor.setdefault(step, [sample(item, False)])[0]
+            shape = item
         else:
-            cursor = cursor.setdefault(step, {})
+            cursor = cursor.setdefault(step, sample(target, False))
             shape = target
     return params
 
@@ -271,7 +274,7 @@ def test_refused_member_gets_the_declared_error(ec2, action, path, code):
     error = excinfo.value.response["Error"]
     assert error["Code"] == code, (params, error)
     if code == "UnknownParameter":
-        wire = MODEL.wire_path(MODEL.input_shape(action), path).replace(".N", ".1")
+        wire = re.sub(r"\.N(?=\.|$)", ".1", MODEL.wire_path(MODEL.input_shape(action), path))
         # The key named is the member's (ImdsSupport.Value for the structure ImdsSupport).
         assert error["Message"].startswith(f"The parameter {wire}"), (params, error)
         assert error["Message"].endswith(" is not recognized"), (params, error)

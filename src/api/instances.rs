@@ -24,6 +24,8 @@ use crate::protocol::xml::Items;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunInstances {
     pub dry_run: bool,
+    /// Checked by the handler, after unknown parameters: AWS names those first.
+    pub image_id: Option<String>,
     /// Boxed: it is by far the largest request, and every Action is as big as its largest.
     pub request: Box<RunRequest>,
     pub tag_specifications: Vec<TagSpecification>,
@@ -75,7 +77,7 @@ impl RunInstances {
             p.string(name);
         }
         let request = RunRequest {
-            image_id: p.required("ImageId")?,
+            image_id: String::new(),
             instance_type: p
                 .string("InstanceType")
                 .unwrap_or_else(|| "t3.micro".into()),
@@ -102,6 +104,7 @@ impl RunInstances {
             cpu_credits: p.string("CreditSpecification.CpuCredits"),
         };
         Ok(RunInstances {
+            image_id: p.string("ImageId"),
             tag_specifications: p.tag_specifications()?,
             dry_run: p.dry_run()?,
             request: Box::new(request),
@@ -265,6 +268,30 @@ impl ModifyInstanceAttribute {
                 }
             }
         }
+        let named: Vec<&str> = [
+            ("instanceType", changes.instance_type.is_some()),
+            ("userData", changes.user_data.is_some()),
+            (
+                "disableApiTermination",
+                changes.disable_api_termination.is_some(),
+            ),
+            ("disableApiStop", changes.disable_api_stop.is_some()),
+            (
+                "instanceInitiatedShutdownBehavior",
+                changes.shutdown_behavior.is_some(),
+            ),
+            ("ebsOptimized", changes.ebs_optimized.is_some()),
+        ]
+        .iter()
+        .filter(|(_, set)| *set)
+        .map(|(name, _)| *name)
+        .collect();
+        if named.len() > 1 {
+            return Err(ApiError::InvalidParameterCombination(format!(
+                "Fields for multiple attribute types specified: {}",
+                named.join(", ")
+            )));
+        }
         Ok(ModifyInstanceAttribute {
             instance_id,
             changes,
@@ -296,12 +323,29 @@ impl DescribeInstanceStatus {
 pub struct DescribeInstanceCreditSpecifications {
     pub dry_run: bool,
     pub instance_ids: Vec<String>,
+    pub filters: Vec<Filter>,
+    pub page: Page,
 }
 
 impl DescribeInstanceCreditSpecifications {
     pub fn parse(p: &mut Params) -> Result<Self, ApiError> {
+        let instance_ids = p.list("InstanceId");
+        let page = p.page(5, 1000)?;
+        if !instance_ids.is_empty() && page.max_results.is_some() {
+            return Err(ApiError::InvalidParameterCombination(
+                "The parameter instancesSet cannot be used with the parameter maxResults".into(),
+            ));
+        }
+        let filters = p.filters()?;
+        if let Some(f) = filters.iter().find(|f| f.name != "instance-id") {
+            return Err(ApiError::Engine(crate::engine::EngineError::UnknownFilter(
+                f.name.clone(),
+            )));
+        }
         Ok(DescribeInstanceCreditSpecifications {
-            instance_ids: p.list("InstanceId"),
+            instance_ids,
+            filters,
+            page,
             dry_run: p.dry_run()?,
         })
     }
@@ -885,6 +929,8 @@ fn summary(running: bool) -> StatusSummary {
 pub struct CreditSpecificationsResult {
     #[serde(rename = "instanceCreditSpecificationSet")]
     set: Items<CreditItem>,
+    #[serde(rename = "nextToken", skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -950,6 +996,18 @@ pub async fn run_instances(
     req: RunInstances,
 ) -> Result<RunInstancesResult, ApiError> {
     let mut request = *req.request;
+    request.image_id = req
+        .image_id
+        .ok_or_else(|| ApiError::MissingParameter("ImageId".into()))?;
+    // The root volume lives and dies with its instance here: a volume kept after termination
+    // needs the volume API, which is not served yet. Refused rather than silently deleted.
+    if request.root_delete_on_termination == Some(false) {
+        return Err(ApiError::Engine(
+            crate::engine::EngineError::UnsupportedOperation(
+                "Root volumes kept after termination (DeleteOnTermination=false) are not supported yet.".into(),
+            ),
+        ));
+    }
     for spec in &req.tag_specifications {
         for tag in &spec.tags {
             check_tag(tag)?;
@@ -1177,16 +1235,20 @@ pub async fn describe_instance_credit_specifications(
     who: &Principal,
     req: DescribeInstanceCreditSpecifications,
 ) -> Result<CreditSpecificationsResult, ApiError> {
-    let instances = engine
-        .instances_by_id(&who.account_id, req.instance_ids)
+    // Without ids, AWS lists the burstable instances whose credits are unlimited.
+    let all_unlimited = req.instance_ids.is_empty();
+    let (instances, next_token) = engine
+        .describe_instances(&who.account_id, req.instance_ids, req.filters, req.page)
         .await?;
     if req.dry_run {
         return Err(ApiError::DryRunOperation);
     }
     Ok(CreditSpecificationsResult {
+        next_token,
         set: instances
             .into_iter()
             .filter(|i| i.row.instance_type.starts_with('t'))
+            .filter(|i| !all_unlimited || i.row.cpu_credits == "unlimited")
             .map(|i| CreditItem {
                 instance_id: i.row.instance_id,
                 cpu_credits: i.row.cpu_credits,

@@ -5,7 +5,6 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use diesel::Connection;
 use sha2::{Digest, Sha256};
 
 use super::accounts::Admin;
@@ -308,7 +307,7 @@ impl Engine {
         let (account_id, image_id) = (account_id.to_owned(), image_id.to_owned());
         self.store()
             .run(move |conn| {
-                conn.transaction(|conn| {
+                crate::store::write_transaction(conn, |conn| {
                     owned(conn, &account_id, &image_id)?;
                     if let Some(description) = &change.description {
                         rows::set_description(conn, &image_id, description)?;

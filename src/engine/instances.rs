@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use diesel::Connection;
 use sha2::{Digest, Sha256};
 
 use super::filter::{first_unknown, Filter};
@@ -140,6 +139,25 @@ pub fn instance_dir(data_dir: &std::path::Path, instance_id: &str) -> PathBuf {
     data_dir.join("instances").join(instance_id)
 }
 
+/// User data arrives base64-encoded; AWS's 16 KiB limit is on what it decodes to.
+fn check_user_data(encoded: &str) -> Result<(), EngineError> {
+    use base64::Engine as _;
+    if encoded.is_empty() {
+        return Ok(());
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| {
+            EngineError::InvalidParameterValue("Invalid BASE64 encoding of user data.".into())
+        })?;
+    if decoded.len() > MAX_USER_DATA_BYTES {
+        return Err(EngineError::InvalidParameterValue(
+            "User data is limited to 16384 bytes".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn request_hash(req: &RunRequest) -> String {
     let mut canonical = req.clone();
     canonical.client_token = None;
@@ -241,11 +259,7 @@ impl Engine {
                 "MinCount cannot be greater than MaxCount".into(),
             ));
         }
-        if req.user_data.len() > MAX_USER_DATA_BYTES {
-            return Err(EngineError::InvalidParameterValue(
-                "User data is limited to 16384 bytes".into(),
-            ));
-        }
+        check_user_data(&req.user_data)?;
         if !ids::is_well_formed(Kind::Image, &req.image_id) {
             return Err(EngineError::MalformedId {
                 kind: Kind::Image,
@@ -362,7 +376,7 @@ impl Engine {
         let now = timestamp_now();
         let reservation_id = ids::new_id(Kind::Reservation);
         let token = req.client_token.clone().filter(|t| !t.is_empty());
-        conn.transaction(|conn| {
+        crate::store::write_transaction(conn, |conn| {
             if !rows::insert_reservation(
                 conn,
                 &ReservationRow {
@@ -477,6 +491,7 @@ impl Engine {
             filters,
             terminated_since: since,
             include_terminated: true,
+            volume_tags: false,
             after,
             limit,
         };
@@ -569,7 +584,6 @@ impl Engine {
             ("volume-type", "gp3"),
             ("encrypted", "false"),
             ("attachment.device", "/dev/xvda"),
-            ("attachment.delete-on-termination", "true"),
         ];
         let holds = SHARED.iter().all(|(name, value)| constant(name, value));
         let sql_filters: Vec<Filter> = filters
@@ -585,6 +599,7 @@ impl Engine {
             filters: sql_filters,
             terminated_since: String::new(),
             include_terminated: false,
+            volume_tags: true,
             after,
             limit,
         };
@@ -636,7 +651,7 @@ impl Engine {
         let changes = self
             .store()
             .run(move |conn| {
-                conn.transaction(|conn| {
+                crate::store::write_transaction(conn, |conn| {
                     let found = owned_instances(conn, &account, &instance_ids)?;
                     check(conn, &found)?;
                     let now = timestamp_now();
@@ -953,20 +968,14 @@ impl Engine {
                 )));
             }
         }
-        if changes
-            .user_data
-            .as_ref()
-            .is_some_and(|u| u.len() > MAX_USER_DATA_BYTES)
-        {
-            return Err(EngineError::InvalidParameterValue(
-                "User data is limited to 16384 bytes".into(),
-            ));
+        if let Some(user_data) = &changes.user_data {
+            check_user_data(user_data)?;
         }
         let account = account_id.to_owned();
         let ids = vec![instance_id.to_owned()];
         self.store()
             .run(move |conn| {
-                conn.transaction(|conn| {
+                crate::store::write_transaction(conn, |conn| {
                     let found = owned_instances(conn, &account, &ids)?;
                     for row in &found {
                         let needs_stop = changes.instance_type.is_some() || changes.user_data.is_some();
@@ -1033,6 +1042,16 @@ mod tests {
         };
         assert_eq!(request_hash(&a), request_hash(&b));
         assert_ne!(request_hash(&a), request_hash(&c));
+    }
+
+    #[test]
+    fn the_user_data_limit_is_on_decoded_bytes() {
+        use base64::Engine as _;
+        let encode = |n: usize| base64::engine::general_purpose::STANDARD.encode(vec![b'x'; n]);
+        assert!(check_user_data(&encode(16 * 1024)).is_ok());
+        assert!(check_user_data(&encode(16 * 1024 + 1)).is_err());
+        assert!(check_user_data("not base64!").is_err());
+        assert!(check_user_data("").is_ok());
     }
 
     #[test]

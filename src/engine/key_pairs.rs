@@ -67,7 +67,7 @@ impl Engine {
         let tag_list = tags.clone();
         self.store()
             .run(move |conn| {
-                diesel::Connection::transaction(conn, |conn| {
+                crate::store::write_transaction(conn, |conn| {
                     if !rows::insert(conn, &stored)? {
                         return Err(EngineError::KeyPairDuplicate(stored.key_name.clone()));
                     }
@@ -233,7 +233,7 @@ impl Engine {
         let account = account_id.to_owned();
         self.store()
             .run(move |conn| {
-                diesel::Connection::transaction(conn, |conn| {
+                crate::store::write_transaction(conn, |conn| {
                     let deleted =
                         rows::delete(conn, &account, name.as_deref(), key_pair_id.as_deref())?;
                     if let Some(row) = &deleted {

@@ -3,8 +3,6 @@
 
 use std::collections::HashMap;
 
-use diesel::Connection;
-
 use super::filter::{first_unknown, Filter};
 use super::ids::{self, Kind};
 use super::paging::Page;
@@ -127,7 +125,11 @@ fn taggable(conn: &mut DbConnection, account_id: &str, id: &str) -> Result<Kind,
             None => false,
         },
         Kind::KeyPair => key_pairs::find(conn, id)?.is_some_and(|k| k.account_id == account_id),
-        Kind::Instance | Kind::Reservation | Kind::Volume => false,
+        Kind::Instance => crate::store::instances::find(conn, id)?
+            .is_some_and(|i| i.account_id == account_id && i.state != "terminated"),
+        Kind::Volume => crate::store::instances::find_by_volume(conn, id)?
+            .is_some_and(|i| i.account_id == account_id && i.state != "terminated"),
+        Kind::Reservation => false,
     };
     if allowed {
         Ok(kind)
@@ -153,7 +155,7 @@ impl Engine {
         let account_id = account_id.to_owned();
         self.store()
             .run(move |conn| {
-                conn.transaction(|conn| {
+                crate::store::write_transaction(conn, |conn| {
                     for id in &resource_ids {
                         let kind = taggable(conn, &account_id, id)?;
                         let mut keys = rows::keys_of(conn, &account_id, id)?;
@@ -182,7 +184,7 @@ impl Engine {
         let account_id = account_id.to_owned();
         self.store()
             .run(move |conn| {
-                conn.transaction(|conn| {
+                crate::store::write_transaction(conn, |conn| {
                     for id in &resource_ids {
                         taggable(conn, &account_id, id)?;
                         if tags.is_empty() {

@@ -61,6 +61,8 @@ pub struct InstanceQuery {
     /// Terminated instances changed before this are no longer described.
     pub terminated_since: String,
     pub include_terminated: bool,
+    /// Tag filters match the root volume's tags (DescribeVolumes), not the instance's.
+    pub volume_tags: bool,
     pub after: Option<String>,
     pub limit: Option<i64>,
 }
@@ -124,6 +126,17 @@ pub fn insert(conn: &mut DbConnection, rows: &[InstanceRow]) -> Result<(), Store
             .execute(conn)?;
     }
     Ok(())
+}
+
+/// The instance whose root volume this is.
+pub fn find_by_volume(
+    conn: &mut DbConnection,
+    volume_id: &str,
+) -> Result<Option<InstanceRow>, StoreError> {
+    Ok(instances::table
+        .filter(instances::root_volume_id.eq(volume_id))
+        .first::<InstanceRow>(conn)
+        .optional()?)
 }
 
 pub fn find(conn: &mut DbConnection, instance_id: &str) -> Result<Option<InstanceRow>, StoreError> {
@@ -325,8 +338,16 @@ pub fn describe(
                 let sizes: Vec<i32> = values.iter().filter_map(|v| v.parse().ok()).collect();
                 query.filter(instances::root_size_gib.eq_any(sizes))
             }
+            "attachment.delete-on-termination" => {
+                let wanted: Vec<bool> = values.iter().filter_map(|v| v.parse().ok()).collect();
+                query.filter(instances::root_delete_on_termination.eq_any(wanted))
+            }
             _ => query.filter(super::filters::tag_predicate(
-                "instances.instance_id",
+                if q.volume_tags {
+                    "instances.root_volume_id"
+                } else {
+                    "instances.instance_id"
+                },
                 &q.account_id,
                 filter,
             )),

@@ -190,6 +190,36 @@ impl Store {
     }
 }
 
+/// Runs `work` in a transaction that takes the write lock at once. SQLite's default
+/// (deferred) transaction reads under a snapshot and fails with "database is locked" when it
+/// then writes after another connection did, without waiting; `BEGIN IMMEDIATE` makes it
+/// queue (busy_timeout) instead. Callers must not nest transactions inside `work`.
+pub fn write_transaction<T, E>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    if let DbConnection::Postgres(_) = conn {
+        return conn.transaction(work);
+    }
+    conn.batch_execute("BEGIN IMMEDIATE")?;
+    match work(conn) {
+        Ok(value) => match conn.batch_execute("COMMIT") {
+            Ok(()) => Ok(value),
+            Err(e) => {
+                let _ = conn.batch_execute("ROLLBACK");
+                Err(e.into())
+            }
+        },
+        Err(e) => {
+            let _ = conn.batch_execute("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
 /// An insert's outcome: true if the row went in, false if its key was taken.
 pub(crate) fn inserted(result: diesel::QueryResult<usize>) -> Result<bool, StoreError> {
     match result {
