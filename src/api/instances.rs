@@ -1148,7 +1148,7 @@ pub async fn get_console_output(
     req: GetConsoleOutput,
 ) -> Result<ConsoleOutputResult, ApiError> {
     let output = engine
-        .console_output(&who.account_id, &req.instance_id, req.latest)
+        .console_output(&who.account_id, &req.instance_id)
         .await?;
     if req.dry_run {
         return Err(ApiError::DryRunOperation);

@@ -155,6 +155,8 @@ pub struct Engine {
     launch_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Wakes the reconciler when intent changes.
     wake: std::sync::Arc<tokio::sync::Notify>,
+    /// Marks this database's domains, so gateways on other databases leave them alone.
+    domain_owner: std::sync::Arc<str>,
 }
 
 impl Engine {
@@ -174,6 +176,13 @@ impl Engine {
                 },
             )?)
         })?;
+        let domain_owner = store.run_now::<_, EngineError>(|conn| {
+            Ok(crate::store::secrets::get_or_create(
+                conn,
+                "domain-owner",
+                || uuid::Uuid::new_v4().to_string(),
+            )?)
+        })?;
         let mut key = [0u8; 32];
         hex::decode_to_slice(&key_hex, &mut key)
             .map_err(|_| EngineError::Io("the stored pagination key is not 32 hex bytes".into()))?;
@@ -184,7 +193,13 @@ impl Engine {
             hypervisor,
             launch_lock: std::sync::Arc::new(tokio::sync::Mutex::new(())),
             wake: std::sync::Arc::new(tokio::sync::Notify::new()),
+            domain_owner: domain_owner.into(),
         })
+    }
+
+    /// The owner mark of this database's domains.
+    pub fn domain_owner(&self) -> &str {
+        &self.domain_owner
     }
 
     pub fn hypervisor(&self) -> &std::sync::Arc<dyn crate::hypervisor::Hypervisor> {

@@ -79,6 +79,7 @@ fn spec(engine: &Engine, row: &InstanceRow) -> DomainSpec {
     DomainSpec {
         name: row.instance_id.clone(),
         account_id: row.account_id.clone(),
+        owner: engine.domain_owner().to_owned(),
         vcpus: u32::try_from(row.vcpus).unwrap_or(1),
         memory_mib: u64::try_from(row.memory_mib).unwrap_or(512),
         disk_path: dir.join("disk.qcow2").to_string_lossy().into_owned(),
@@ -226,11 +227,12 @@ fn step(engine: &Engine, row: InstanceRow) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// Removes domains that carry this gateway's metadata but no live instance: left by a crash
-/// between termination steps, or by an older database.
+/// Removes domains that carry this database's owner mark but no live instance: left by a crash
+/// between termination steps. Domains of gateways on other databases are never touched.
 fn sweep(engine: &Engine, live: &[String]) -> Result<(), EngineError> {
-    for name in engine.hypervisor().owned_domains()? {
-        if live.contains(&name) {
+    let live: std::collections::HashSet<&str> = live.iter().map(String::as_str).collect();
+    for name in engine.hypervisor().owned_domains(engine.domain_owner())? {
+        if live.contains(name.as_str()) {
             continue;
         }
         let known = engine

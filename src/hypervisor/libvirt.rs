@@ -254,14 +254,15 @@ impl Hypervisor for Libvirt {
         })
     }
 
-    fn owned_domains(&self) -> Result<Vec<String>, HypervisorError> {
+    fn owned_domains(&self, owner: &str) -> Result<Vec<String>, HypervisorError> {
         self.with_conn("list domains", |conn| {
             let mut names = Vec::new();
             // Flags 0: active and inactive, persistent and transient.
             for dom in conn.list_all_domains(0)? {
                 let kind = sys::VIR_DOMAIN_METADATA_ELEMENT as i32;
                 match dom.metadata(kind, Some(METADATA_NS), 0) {
-                    Ok(_) => names.push(dom.name()?),
+                    Ok(xml) if metadata_owner(&xml) == Some(owner) => names.push(dom.name()?),
+                    Ok(_) => {}
                     Err(e)
                         if is(&e, ErrorNumber::NoDomainMetadata)
                             || is(&e, ErrorNumber::NoDomain) => {}
@@ -286,6 +287,14 @@ fn destroy_domain(dom: &Domain) -> Result<(), VirtError> {
     }
 }
 
+/// The text of the `owner` element in a domain's ec2gw metadata (whatever prefix libvirt gave
+/// the namespace).
+pub fn metadata_owner(xml: &str) -> Option<&str> {
+    let open = xml.find("owner>")? + "owner>".len();
+    let rest = &xml[open..];
+    rest.find("</").map(|end| &rest[..end])
+}
+
 /// The domain's UUID: v5 in the gateway's namespace, from the name; stable across redefinitions.
 pub fn domain_uuid(name: &str) -> uuid::Uuid {
     let mut hasher = Sha1::new();
@@ -308,7 +317,7 @@ pub fn domain_xml(spec: &DomainSpec, domain_type: &str) -> String {
         "<domain type='{domain_type}'>
   <name>{name}</name>
   <uuid>{uuid}</uuid>
-  <metadata><ec2gw:instance xmlns:ec2gw='{ns}'><ec2gw:id>{name}</ec2gw:id><ec2gw:account>{account}</ec2gw:account></ec2gw:instance></metadata>
+  <metadata><ec2gw:instance xmlns:ec2gw='{ns}'><ec2gw:id>{name}</ec2gw:id><ec2gw:account>{account}</ec2gw:account><ec2gw:owner>{owner}</ec2gw:owner></ec2gw:instance></metadata>
   <memory unit='MiB'>{memory}</memory>
   <vcpu>{vcpus}</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
@@ -320,6 +329,7 @@ pub fn domain_xml(spec: &DomainSpec, domain_type: &str) -> String {
   </devices>
 </domain>
 ",
+        owner = escape(spec.owner.as_str()),
         domain_type = escape(domain_type),
         uuid = domain_uuid(&spec.name).hyphenated(),
         ns = METADATA_NS,
@@ -343,6 +353,7 @@ mod tests {
         DomainSpec {
             name: name.to_owned(),
             account_id: "123456789012".to_owned(),
+            owner: "test-owner".to_owned(),
             vcpus: 1,
             memory_mib,
             disk_path: disk.to_owned(),
@@ -361,10 +372,27 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_owner_whatever_the_prefix() {
+        assert_eq!(
+            metadata_owner("<ec2gw:instance xmlns:ec2gw='x'><ec2gw:id>i-1</ec2gw:id><ec2gw:owner>abc</ec2gw:owner></ec2gw:instance>"),
+            Some("abc")
+        );
+        assert_eq!(
+            metadata_owner("<instance xmlns='x'><owner>d-1</owner></instance>"),
+            Some("d-1")
+        );
+        assert_eq!(
+            metadata_owner("<instance xmlns='x'><id>i-1</id></instance>"),
+            None
+        );
+    }
+
+    #[test]
     fn domain_xml_is_exact() {
         let s = DomainSpec {
             name: "i-0123456789abcdef0".to_owned(),
             account_id: "123456789012".to_owned(),
+            owner: "test-owner".to_owned(),
             vcpus: 2,
             memory_mib: 512,
             disk_path: "/var/lib/ec2gw/disks/i-0123456789abcdef0.qcow2".to_owned(),
@@ -375,7 +403,7 @@ mod tests {
             "<domain type='qemu'>
   <name>i-0123456789abcdef0</name>
   <uuid>{uuid}</uuid>
-  <metadata><ec2gw:instance xmlns:ec2gw='https://ec2gw.dev/xmlns/instance/1'><ec2gw:id>i-0123456789abcdef0</ec2gw:id><ec2gw:account>123456789012</ec2gw:account></ec2gw:instance></metadata>
+  <metadata><ec2gw:instance xmlns:ec2gw='https://ec2gw.dev/xmlns/instance/1'><ec2gw:id>i-0123456789abcdef0</ec2gw:id><ec2gw:account>123456789012</ec2gw:account><ec2gw:owner>test-owner</ec2gw:owner></ec2gw:instance></metadata>
   <memory unit='MiB'>512</memory>
   <vcpu>2</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
@@ -462,13 +490,13 @@ mod tests {
         assert_eq!(max_memory_kib(&hv, &name), 256 * 1024);
         assert_eq!(hv.state(&name).unwrap(), Some(PowerState::ShutOff));
 
-        let owned = hv.owned_domains().unwrap();
+        let owned = hv.owned_domains("test-owner").unwrap();
         assert!(owned.contains(&name), "{owned:?}");
         assert!(!owned.iter().any(|n| n == "test"), "{owned:?}");
 
         hv.undefine(&name).unwrap();
         assert_eq!(hv.state(&name).unwrap(), None);
-        assert!(!hv.owned_domains().unwrap().contains(&name));
+        assert!(!hv.owned_domains("test-owner").unwrap().contains(&name));
         hv.undefine(&name).unwrap(); // already gone
     }
 
@@ -622,7 +650,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(max_memory_kib(&hv, &name), 320 * 1024);
-        assert!(hv.owned_domains().unwrap().contains(&name));
+        assert!(hv.owned_domains("test-owner").unwrap().contains(&name));
 
         // Undefine a running domain: destroyed first.
         hv.start(&name).unwrap();

@@ -11,6 +11,9 @@ pub struct DomainSpec {
     /// The instance id; also the domain's name.
     pub name: String,
     pub account_id: String,
+    /// Which gateways' domain this is: every gateway on one database shares the id, and no
+    /// other gateway on the host touches the domain.
+    pub owner: String,
     pub vcpus: u32,
     pub memory_mib: u64,
     /// The root disk: a qcow2 overlay.
@@ -56,6 +59,6 @@ pub trait Hypervisor: Send + Sync {
     fn undefine(&self, name: &str) -> Result<(), HypervisorError>;
     /// The domain's state, or None if there is no such domain.
     fn state(&self, name: &str) -> Result<Option<PowerState>, HypervisorError>;
-    /// The names of every domain carrying this gateway's metadata.
-    fn owned_domains(&self) -> Result<Vec<String>, HypervisorError>;
+    /// The names of every domain whose ec2gw metadata names `owner`.
+    fn owned_domains(&self, owner: &str) -> Result<Vec<String>, HypervisorError>;
 }

@@ -156,10 +156,11 @@ pub fn of_reservation(
         .load(conn)?)
 }
 
-/// The instances the reconciler must look at: every one not terminated.
+/// The instances the reconciler must look at: those in motion, and those running (a guest may
+/// power itself off). Stopped ones need nothing, and there may be very many of them.
 pub fn live(conn: &mut DbConnection) -> Result<Vec<InstanceRow>, StoreError> {
     Ok(instances::table
-        .filter(instances::state.ne("terminated"))
+        .filter(instances::state.eq_any(["pending", "running", "stopping", "shutting-down"]))
         .order(instances::instance_id)
         .load(conn)?)
 }

@@ -109,7 +109,8 @@ impl r2d2::ManageConnection for Manager {
                     "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
                      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
                      PRAGMA case_sensitive_like = ON; \
-                     PRAGMA analysis_limit = 400; PRAGMA optimize = 0x10002;",
+                     PRAGMA analysis_limit = 400; PRAGMA optimize = 0x10002; \
+                     PRAGMA cache_size = -16384;",
                 )?;
                 conn.set_instrumentation(log_queries);
                 Ok(DbConnection::Sqlite(conn))

@@ -23,7 +23,8 @@ CREATE TABLE images (
     created_at TEXT NOT NULL
 );
 CREATE INDEX images_by_owner ON images (owner_id, image_id);
-CREATE INDEX images_by_name ON images (name);
+-- text_pattern_ops: under a non-C collation a plain index cannot serve LIKE 'prefix%'.
+CREATE INDEX images_by_name ON images (name text_pattern_ops);
 
 -- Accounts other than the owner that may launch an image.
 CREATE TABLE image_launch_permissions (
@@ -56,4 +57,4 @@ CREATE TABLE tags (
 );
 CREATE INDEX tags_by_resource ON tags (resource_id);
 -- Equal key and value filters read this in resource order, as DescribeTags pages need.
-CREATE INDEX tags_by_key_value ON tags (account_id, tag_key, tag_value, resource_id);
+CREATE INDEX tags_by_key_value ON tags (account_id, tag_key, tag_value text_pattern_ops, resource_id);
