@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError, WaiterError
 
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
 ZONE_IDS = ["use1-az1", "use1-az2", "use1-az3"]
-DRY_RUN_MESSAGE = "Request would have succeeded, but DryRun flag is set."
+from assertions import DRY_RUN_MESSAGE, api_error, dry_run, loose, uid  # noqa: F401
 INVALID_KEY_FORMAT = "Key is not in valid OpenSSH public key format"
 CREATE_TIME_FORMAT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 KEY_PAIR_ID = re.compile(r"^key-[0-9a-f]{17}$")
@@ -37,34 +37,6 @@ MISSING_IMAGE = "ami-0123456789abcdef0"
 # =========================================================================== helpers
 
 
-def uid(prefix: str) -> str:
-    """A name no other test (or earlier run against the same database) uses."""
-    return f"{prefix}-{secrets.token_hex(5)}"
-
-
-@contextlib.contextmanager
-def api_error(code: str, message: str | None = None, status: int = 400):
-    """The call inside fails with this EC2 error code, HTTP status and (if given) message."""
-    with pytest.raises(ClientError) as excinfo:
-        yield excinfo
-    err = excinfo.value.response
-    assert err["Error"]["Code"] == code, err
-    assert err["ResponseMetadata"]["HTTPStatusCode"] == status, err
-    if message is not None:
-        assert err["Error"]["Message"] == message, err
-
-
-def dry_run(call, **kwargs):
-    with api_error("DryRunOperation", DRY_RUN_MESSAGE, status=412):
-        call(DryRun=True, **kwargs)
-
-
-def loose(client_for, account=None):
-    """A client that sends what it is given: no client-side parameter validation."""
-    return client_for(
-        account,
-        config=Config(parameter_validation=False, retries={"max_attempts": 1, "mode": "standard"}),
-    )
 
 
 def image_names(response) -> list[str]:

@@ -25,7 +25,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-DRY_RUN_MESSAGE = "Request would have succeeded, but DryRun flag is set."
+from assertions import DRY_RUN_MESSAGE, api_error, dry_run, loose, uid  # noqa: F401
 INSTANCE_ID = re.compile(r"^i-[0-9a-f]{17}$")
 RESERVATION_ID = re.compile(r"^r-[0-9a-f]{17}$")
 VOLUME_ID = re.compile(r"^vol-[0-9a-f]{17}$")
@@ -49,34 +49,6 @@ USER_DATA_B64 = base64.b64encode(USER_DATA.encode()).decode()
 # =========================================================================== helpers
 
 
-def uid(prefix: str) -> str:
-    """A name no other test (or earlier run against the same database) uses."""
-    return f"{prefix}-{secrets.token_hex(5)}"
-
-
-@contextlib.contextmanager
-def api_error(code: str, message: str | None = None, status: int = 400):
-    """The call inside fails with this EC2 error code, HTTP status and (if given) message."""
-    with pytest.raises(ClientError) as excinfo:
-        yield excinfo
-    err = excinfo.value.response
-    assert err["Error"]["Code"] == code, err
-    assert err["ResponseMetadata"]["HTTPStatusCode"] == status, err
-    if message is not None:
-        assert err["Error"]["Message"] == message, err
-
-
-def dry_run(call, **kwargs):
-    with api_error("DryRunOperation", DRY_RUN_MESSAGE, status=412):
-        call(DryRun=True, **kwargs)
-
-
-def loose(client_for, account=None):
-    """A client that sends what it is given: no client-side parameter validation."""
-    return client_for(
-        account,
-        config=Config(parameter_validation=False, retries={"max_attempts": 1, "mode": "standard"}),
-    )
 
 
 def not_found(ids) -> str:

@@ -1071,16 +1071,21 @@ pub async fn describe_instances(
     })
 }
 
+/// DryRun on instances: the answer a call would get after its ids are checked.
+async fn dry_run_on(engine: &Engine, who: &Principal, instance_ids: Vec<String>) -> ApiError {
+    match engine.instances_by_id(&who.account_id, instance_ids).await {
+        Ok(_) => ApiError::DryRunOperation,
+        Err(e) => e.into(),
+    }
+}
+
 pub async fn start_instances(
     engine: &Engine,
     who: &Principal,
     req: StartInstances,
 ) -> Result<StateChangesResult, ApiError> {
     if req.dry_run {
-        engine
-            .instances_by_id(&who.account_id, req.instance_ids)
-            .await?;
-        return Err(ApiError::DryRunOperation);
+        return Err(dry_run_on(engine, who, req.instance_ids).await);
     }
     Ok(state_changes(
         engine
@@ -1096,10 +1101,7 @@ pub async fn stop_instances(
 ) -> Result<StateChangesResult, ApiError> {
     let req = req.0;
     if req.dry_run {
-        engine
-            .instances_by_id(&who.account_id, req.instance_ids)
-            .await?;
-        return Err(ApiError::DryRunOperation);
+        return Err(dry_run_on(engine, who, req.instance_ids).await);
     }
     Ok(state_changes(
         engine
@@ -1114,10 +1116,7 @@ pub async fn terminate_instances(
     req: TerminateInstances,
 ) -> Result<StateChangesResult, ApiError> {
     if req.dry_run {
-        engine
-            .instances_by_id(&who.account_id, req.instance_ids)
-            .await?;
-        return Err(ApiError::DryRunOperation);
+        return Err(dry_run_on(engine, who, req.instance_ids).await);
     }
     Ok(state_changes(
         engine
@@ -1132,10 +1131,7 @@ pub async fn reboot_instances(
     req: RebootInstances,
 ) -> Result<(), ApiError> {
     if req.dry_run {
-        engine
-            .instances_by_id(&who.account_id, req.instance_ids)
-            .await?;
-        return Err(ApiError::DryRunOperation);
+        return Err(dry_run_on(engine, who, req.instance_ids).await);
     }
     Ok(engine
         .reboot_instances(&who.account_id, req.instance_ids)
@@ -1180,10 +1176,7 @@ pub async fn modify_instance_attribute(
     req: ModifyInstanceAttribute,
 ) -> Result<(), ApiError> {
     if req.dry_run {
-        engine
-            .instances_by_id(&who.account_id, vec![req.instance_id])
-            .await?;
-        return Err(ApiError::DryRunOperation);
+        return Err(dry_run_on(engine, who, vec![req.instance_id]).await);
     }
     Ok(engine
         .modify_instance_attribute(&who.account_id, &req.instance_id, req.changes)
