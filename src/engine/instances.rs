@@ -170,6 +170,26 @@ fn user_initiated(now: &str) -> String {
     format!("User initiated ({shown} GMT)")
 }
 
+/// Moves an instance towards off at its user's request, with the reasons AWS gives.
+fn user_shutdown(
+    conn: &mut DbConnection,
+    row: &InstanceRow,
+    from: &[&str],
+    to: &str,
+    now: &str,
+) -> Result<bool, EngineError> {
+    Ok(rows::transition(
+        conn,
+        &row.instance_id,
+        from,
+        to,
+        Some("Client.UserInitiatedShutdown"),
+        Some("Client.UserInitiatedShutdown: User initiated shutdown"),
+        &user_initiated(now),
+        now,
+    )?)
+}
+
 fn not_found(ids: Vec<String>) -> EngineError {
     EngineError::NotFound {
         kind: Kind::Instance,
@@ -761,16 +781,7 @@ impl Engine {
             if !matches!(row.state.as_str(), "running" | "pending") {
                 return Ok(row.state.clone());
             }
-            rows::transition(
-                conn,
-                &row.instance_id,
-                &["running", "pending"],
-                "stopping",
-                Some("Client.UserInitiatedShutdown"),
-                Some("Client.UserInitiatedShutdown: User initiated shutdown"),
-                &user_initiated(now),
-                now,
-            )?;
+            user_shutdown(conn, row, &["running", "pending"], "stopping", now)?;
             Ok("stopping".to_owned())
         };
         self.change_states(account_id, instance_ids, check, change)
@@ -799,14 +810,11 @@ impl Engine {
             if matches!(row.state.as_str(), "shutting-down" | "terminated") {
                 return Ok(row.state.clone());
             }
-            rows::transition(
+            user_shutdown(
                 conn,
-                &row.instance_id,
+                row,
                 &["pending", "running", "stopping", "stopped"],
                 "shutting-down",
-                Some("Client.UserInitiatedShutdown"),
-                Some("Client.UserInitiatedShutdown: User initiated shutdown"),
-                &user_initiated(now),
                 now,
             )?;
             Ok("shutting-down".to_owned())

@@ -184,17 +184,25 @@ impl Engine {
                 Ok((found, tag_sets(conn, &account, &ids)?))
             })
             .await?;
-        // A name or id asked for but absent is an error, unless a filter removed it.
-        let all = if names.is_empty() && key_pair_ids.is_empty() {
-            Vec::new()
+        // A name or id asked for but absent is an error, unless a filter removed it: only
+        // when something asked for is not in the answer is the table asked again, unfiltered.
+        let all_answered = names.iter().all(|n| found.iter().any(|k| &k.key_name == n))
+            && key_pair_ids
+                .iter()
+                .all(|i| found.iter().any(|k| &k.key_pair_id == i));
+        let unfiltered;
+        let all: &[KeyPairRow] = if all_answered {
+            &found
         } else {
             let account = account_id.to_owned();
             let (n, i) = (names.clone(), key_pair_ids.clone());
-            self.store()
+            unfiltered = self
+                .store()
                 .run::<_, EngineError, _>(move |conn| {
                     Ok(rows::describe(conn, &account, &n, &i, &[])?)
                 })
-                .await?
+                .await?;
+            &unfiltered
         };
         if let Some(missing) = names
             .iter()
