@@ -4,6 +4,7 @@ through the AWS CLI, boto3 and hand-made SigV4 requests against a live gateway."
 from __future__ import annotations
 
 import datetime
+import re
 import secrets
 import string
 
@@ -372,7 +373,8 @@ def test_describe_account_attributes_all(ec2):
     assert len(resp["AccountAttributes"]) == len(ACCOUNT_ATTRIBUTES)
     assert set(attrs) == ACCOUNT_ATTRIBUTES
     assert attrs["supported-platforms"] == ["VPC"]
-    assert attrs["default-vpc"] == ["none"]
+    [vpc] = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    assert attrs["default-vpc"] == [vpc["VpcId"]]
     for name in NUMERIC_ATTRIBUTES:
         assert len(attrs[name]) == 1, (name, attrs[name])
         assert attrs[name][0].isdigit() and int(attrs[name][0]) > 0, (name, attrs[name])
@@ -384,7 +386,7 @@ def test_describe_account_attributes_by_name(ec2):
     resp = ec2.describe_account_attributes(AttributeNames=["default-vpc", "max-instances"])
     attrs = attributes(resp)
     assert set(attrs) == {"default-vpc", "max-instances"}
-    assert attrs["default-vpc"] == ["none"]
+    assert re.fullmatch(r"vpc-[0-9a-f]{17}", attrs["default-vpc"][0])
     assert attrs["max-instances"][0].isdigit()
 
 

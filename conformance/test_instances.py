@@ -33,7 +33,7 @@ USER_INITIATED = re.compile(r"^User initiated \(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d G
 MISSING_INSTANCE = "i-0123456789abcdef0"
 MISSING_IMAGE = "ami-0123456789abcdef0"
 MISSING_VOLUME = "vol-0123456789abcdef0"
-FAKE_SUBNET = "subnet-0123456789abcdef0"
+MISSING_SUBNET = "subnet-0123456789abcdef0"
 STATE_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48, "stopping": 64, "stopped": 80}
 # States whose instances hold host capacity (the gateway's `committed`).
 HOLDING = {"pending", "running", "stopping", "shutting-down"}
@@ -232,6 +232,19 @@ def key_name(ec2) -> str:
     return name
 
 
+def default_network(ec2, zone: str = ZONE) -> dict:
+    """The account's default VPC, its subnet in `zone` and its default group, as EC2 reports them."""
+    [vpc] = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    [subnet] = ec2.describe_subnets(Filters=[{"Name": "availability-zone", "Values": [zone]}])["Subnets"]
+    [group] = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"]
+    return {"VpcId": vpc["VpcId"], "SubnetId": subnet["SubnetId"], "GroupId": group["GroupId"]}
+
+
+@pytest.fixture(scope="module")
+def network(ec2) -> dict:
+    return default_network(ec2)
+
+
 @pytest.fixture(scope="module")
 def web(ec2, image, key_name, module_launcher) -> dict:
     """One t3.micro of the main account, launched with a key, user data, a client token and
@@ -279,7 +292,8 @@ def fleet(gateway, client_for, public_image, module_launcher) -> dict:
     web = module_launcher.run(ec2, ImageId=public_image, InstanceType="t2.micro", MinCount=3, MaxCount=3,
                               KeyName=key, TagSpecifications=tags(Role="web", Name="web-node"))
     db = module_launcher.run(ec2, ImageId=public_image, InstanceType="t3.nano", MinCount=1, MaxCount=1,
-                             Placement={"AvailabilityZone": "us-east-1b"}, SubnetId=FAKE_SUBNET,
+                             Placement={"AvailabilityZone": "us-east-1b"},
+                             SubnetId=default_network(ec2, "us-east-1b")["SubnetId"],
                              TagSpecifications=tags(Role="db", Name="db-1", Env="prod"))
     batch = module_launcher.run(ec2, ImageId=public_image, InstanceType="t2.micro", MinCount=3, MaxCount=3,
                                 TagSpecifications=tags(Role="batch"))
@@ -301,13 +315,15 @@ def fleet(gateway, client_for, public_image, module_launcher) -> dict:
         "all": set(every),
         "reservations": {"web": web["ReservationId"], "db": db["ReservationId"], "batch": batch["ReservationId"]},
         "db_launch_time": db["Instances"][0]["LaunchTime"],
+        "db_network": default_network(ec2, "us-east-1b"),
     }
 
 
 # =========================================================================== launch and describe
 
 
-def expected_instance(image_id: str, key: str | None, instance_type: str, token: str, tags: dict) -> dict:
+def expected_instance(image_id: str, key: str | None, instance_type: str, token: str, tags: dict,
+                      network: dict) -> dict:
     """The fields every answer about a fresh instance of this gateway carries, whatever its state."""
     cores, threads = {"t2.micro": (1, 1), "t3.micro": (1, 2), "t3.nano": (1, 2), "t3.small": (1, 2)}[instance_type]
     fields = {
@@ -339,7 +355,9 @@ def expected_instance(image_id: str, key: str | None, instance_type: str, token:
         "PublicDnsName": "",
         "RootDeviceName": "/dev/xvda",
         "RootDeviceType": "ebs",
-        "SecurityGroups": [],
+        "SecurityGroups": [{"GroupId": network["GroupId"], "GroupName": "default"}],
+        "SubnetId": network["SubnetId"],
+        "VpcId": network["VpcId"],
         "SourceDestCheck": True,
         "UsageOperation": "RunInstances",
         "VirtualizationType": "hvm",
@@ -359,7 +377,7 @@ def check_instance(instance: dict, expected: dict) -> None:
             assert instance[field] == value, (field, instance[field])
 
 
-def test_run_instances_answers_every_field(web, gateway):
+def test_run_instances_answers_every_field(web, gateway, network):
     resp = web["run"]
     assert RESERVATION_ID.match(resp["ReservationId"]), resp
     assert resp["OwnerId"] == gateway.account_id
@@ -368,7 +386,7 @@ def test_run_instances_answers_every_field(web, gateway):
     [instance] = resp["Instances"]
     assert INSTANCE_ID.match(instance["InstanceId"])
     check_instance(instance, expected_instance(web["image"], web["key"], "t3.micro", web["token"],
-                                               {"Name": "web", "Role": "front"}))
+                                               {"Name": "web", "Role": "front"}, network))
     # A fresh instance is pending, with AWS's pending state reason.
     assert instance["State"] == state("pending")
     assert instance["StateReason"] == {"Code": "pending", "Message": "pending"}
@@ -382,13 +400,13 @@ def test_run_instances_answers_every_field(web, gateway):
         "VolumeId": bdm["Ebs"]["VolumeId"], "Status": "attached",
         "AttachTime": instance["LaunchTime"], "DeleteOnTermination": True,
     }
-    # No network here: none of these is invented.
-    for absent in ("PrivateIpAddress", "PublicIpAddress", "SubnetId", "VpcId", "IamInstanceProfile",
+    # In the default subnet, but with no address: none is invented.
+    for absent in ("PrivateIpAddress", "PublicIpAddress", "IamInstanceProfile",
                    "InstanceLifecycle", "SpotInstanceRequestId", "Platform", "KernelId", "RamdiskId"):
         assert absent not in instance, absent
 
 
-def test_describe_instances_shows_the_running_instance(web, ec2):
+def test_describe_instances_shows_the_running_instance(web, ec2, network):
     resp = ec2.describe_instances(InstanceIds=[web["id"]])
     [reservation] = resp["Reservations"]
     assert reservation["ReservationId"] == web["run"]["ReservationId"]
@@ -396,7 +414,7 @@ def test_describe_instances_shows_the_running_instance(web, ec2):
     assert reservation["Groups"] == []
     [instance] = reservation["Instances"]
     check_instance(instance, expected_instance(web["image"], web["key"], "t3.micro", web["token"],
-                                               {"Name": "web", "Role": "front"}))
+                                               {"Name": "web", "Role": "front"}, network))
     assert instance["State"] == state("running")
     assert "StateReason" not in instance
     assert instance["StateTransitionReason"] == ""
@@ -481,7 +499,7 @@ def test_describe_instance_attribute_what_terraform_reads(web, ec2):
     assert attr("userData") == {"InstanceId": web["id"], "UserData": {"Value": USER_DATA_B64}}
 
 
-def test_describe_instance_attribute_every_attribute(web, ec2):
+def test_describe_instance_attribute_every_attribute(web, ec2, network):
     bdm = web["run"]["Instances"][0]["BlockDeviceMappings"]
     expected = {
         "instanceType": {"InstanceType": {"Value": "t3.micro"}},
@@ -494,7 +512,7 @@ def test_describe_instance_attribute_every_attribute(web, ec2):
         "blockDeviceMapping": {"BlockDeviceMappings": bdm},
         "productCodes": {"ProductCodes": []},
         "sourceDestCheck": {"SourceDestCheck": {"Value": True}},
-        "groupSet": {"Groups": []},
+        "groupSet": {"Groups": [{"GroupId": network["GroupId"], "GroupName": "default"}]},
         "ebsOptimized": {"EbsOptimized": {"Value": False}},
         "sriovNetSupport": {"SriovNetSupport": {}},
         "enaSupport": {"EnaSupport": {"Value": False}},
@@ -812,8 +830,15 @@ def filter_cases() -> list[tuple]:
          lambda fl: fl["all"]),
         ("reservation-id", lambda fl: [("reservation-id", [fl["reservations"]["web"]])], lambda fl: f(fl, "web")),
         ("reservation-id-wildcard", lambda fl: [("reservation-id", ["r-*"])], lambda fl: fl["all"]),
-        ("subnet-id", lambda fl: [("subnet-id", [FAKE_SUBNET])], lambda fl: f(fl, "db")),
-        ("subnet-id-wildcard", lambda fl: [("subnet-id", ["subnet-*"])], lambda fl: f(fl, "db")),
+        ("subnet-id", lambda fl: [("subnet-id", [fl["db_network"]["SubnetId"]])], lambda fl: f(fl, "db")),
+        ("subnet-id-wildcard", lambda fl: [("subnet-id", ["subnet-*"])], lambda fl: fl["all"]),
+        ("subnet-id-missing", lambda fl: [("subnet-id", [MISSING_SUBNET])], lambda fl: set()),
+        ("vpc-id", lambda fl: [("vpc-id", [fl["db_network"]["VpcId"]])], lambda fl: fl["all"]),
+        ("vpc-id-other", lambda fl: [("vpc-id", ["vpc-0123456789abcdef0"])], lambda fl: set()),
+        ("group-id", lambda fl: [("instance.group-id", [fl["db_network"]["GroupId"]])], lambda fl: fl["all"]),
+        ("group-id-other", lambda fl: [("group-id", ["sg-0123456789abcdef0"])], lambda fl: set()),
+        ("group-name", lambda fl: [("instance.group-name", ["def*"])], lambda fl: fl["all"]),
+        ("group-name-other", lambda fl: [("group-name", ["web"])], lambda fl: set()),
         ("owner-id", lambda fl: [("owner-id", [fl["account"].account_id])], lambda fl: fl["all"]),
         ("owner-id-other", lambda fl: [("owner-id", ["123456789012"])], lambda fl: set()),
         ("tag-role", lambda fl: [("tag:Role", ["web"])], lambda fl: f(fl, "web")),
@@ -1420,3 +1445,59 @@ def test_insufficient_capacity_and_all_or_some(gateway, client_for, public_image
     wait_for(ec2, ids, "terminated")
     again = launcher.run(ec2, ImageId=public_image, InstanceType=kind, MinCount=count, MaxCount=count)
     assert len(again["Instances"]) == count
+
+
+# =========================================================================== placement in the default network
+
+
+def test_run_instances_in_a_subnet_by_network_interface(ec2, image, launcher):
+    """As Ansible's ec2_instance launches: NetworkInterface.1 with the default subnet (here the
+    second zone's) and a group; the instance lands in that subnet's zone."""
+    net = default_network(ec2, "us-east-1b")
+    resp = launcher.run(ec2, ImageId=image, InstanceType="t3.nano", NetworkInterfaces=[{
+        "DeviceIndex": 0, "SubnetId": net["SubnetId"], "Groups": [net["GroupId"]],
+        "DeleteOnTermination": True, "AssociatePublicIpAddress": True}])
+    [instance] = resp["Instances"]
+    assert instance["Placement"]["AvailabilityZone"] == "us-east-1b"
+    assert (instance["SubnetId"], instance["VpcId"]) == (net["SubnetId"], net["VpcId"])
+    assert instance["SecurityGroups"] == [{"GroupId": net["GroupId"], "GroupName": "default"}]
+    assert ids_where(ec2, ("subnet-id", [net["SubnetId"]]), ("instance-id", [instance["InstanceId"]])) == {
+        instance["InstanceId"]}
+
+
+def test_run_instances_by_group_name_and_zone(ec2, image, launcher):
+    net = default_network(ec2, "us-east-1b")
+    resp = launcher.run(ec2, ImageId=image, InstanceType="t3.nano", SecurityGroups=["default"],
+                        Placement={"AvailabilityZone": "us-east-1b"})
+    [instance] = resp["Instances"]
+    assert instance["SubnetId"] == net["SubnetId"]
+    assert instance["SecurityGroups"] == [{"GroupId": net["GroupId"], "GroupName": "default"}]
+
+
+def test_run_instances_network_errors(ec2, image, client_for, second_account):
+    net = default_network(ec2, "us-east-1b")
+    before = ids_where(ec2)
+    with api_error("InvalidSubnetID.NotFound", f"The subnet ID '{MISSING_SUBNET}' does not exist"):
+        ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=MISSING_SUBNET)
+    # Another account's subnet is not this account's.
+    theirs = default_network(client_for(second_account), "us-east-1b")
+    with api_error("InvalidSubnetID.NotFound"):
+        ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=theirs["SubnetId"])
+    with api_error("InvalidGroup.NotFound",
+                   f"The security group 'sg-0123456789abcdef0' does not exist in VPC '{net['VpcId']}'"):
+        ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SecurityGroupIds=["sg-0123456789abcdef0"])
+    with api_error("InvalidGroup.NotFound",
+                   f"The security group 'web' does not exist in default VPC '{net['VpcId']}'"):
+        ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SecurityGroups=["web"])
+    with api_error("InvalidParameterValue"):
+        ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=net["SubnetId"],
+                          Placement={"AvailabilityZone": "us-east-1a"})
+    with api_error("InvalidParameterCombination",
+                   "Network interfaces and an instance-level subnet ID may not be specified on the same request"):
+        ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=net["SubnetId"],
+                          NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": net["SubnetId"]}])
+    with api_error("UnsupportedOperation"):
+        ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
+                          NetworkInterfaces=[{"DeviceIndex": 0, "PrivateIpAddress": "172.31.16.10"}])
+    # Nothing was launched by any of these.
+    assert ids_where(ec2) == before

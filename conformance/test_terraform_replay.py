@@ -262,6 +262,11 @@ def read_instance(tf, *, instance_type: str, user_data: str) -> list[str]:
     """resourceInstanceRead, in the provider's order, asserting what it reads; the actions sent."""
     ec2, wire = tf["ec2"], tf["wire"]
     instance_id = STATE["instance_id"]
+    # What the instance's network must be, read before the provider's calls are counted.
+    [subnet] = ec2.describe_subnets(Filters=[{"Name": "availability-zone", "Values": [ZONE]},
+                                             {"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+    [group] = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [subnet["VpcId"]]},
+                                                    {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"]
     start = wire.mark()
 
     # 1. DescribeInstances(InstanceId.1): exactly one instance, with its state.
@@ -283,13 +288,17 @@ def read_instance(tf, *, instance_type: str, user_data: str) -> list[str]:
         "HttpProtocolIpv6": "disabled", "InstanceMetadataTags": "disabled"}
     assert instance["CapacityReservationSpecification"] == {"CapacityReservationPreference": "open"}
     assert (instance["PublicDnsName"], instance["PrivateDnsName"]) == ("", "")
-    # No network is modelled: no address, subnet or VPC is invented (the provider sets them null).
-    for absent in ("PublicIpAddress", "PrivateIpAddress", "SubnetId", "VpcId", "OutpostArn", "IamInstanceProfile",
+    # In the account's default subnet and VPC and its default group; no address is invented
+    # (the provider sets the ip and dns fields null).
+    assert instance["SubnetId"] == subnet["SubnetId"]
+    assert instance["VpcId"] == subnet["VpcId"]
+    for absent in ("PublicIpAddress", "PrivateIpAddress", "OutpostArn", "IamInstanceProfile",
                    "PrivateDnsNameOptions", "SpotInstanceRequestId", "InstanceLifecycle"):
         assert absent not in instance, absent
     # Every networkInterfaceSet item must carry attachment.deviceIndex: there are none.
     assert instance["NetworkInterfaces"] == []
-    assert instance["SecurityGroups"] == []
+    # vpc_security_group_ids is read from groupSet when the instance has a subnet.
+    assert instance["SecurityGroups"] == [{"GroupId": group["GroupId"], "GroupName": "default"}]
     assert instance["SourceDestCheck"] is True
     assert instance["EbsOptimized"] is False
     assert instance["Monitoring"] == {"State": "disabled"}
@@ -320,14 +329,11 @@ def read_instance(tf, *, instance_type: str, user_data: str) -> list[str]:
     assert [(t["ResourceId"], t["ResourceType"], t["Key"], t["Value"]) for t in volume_tags] == [
         (volume_id, "volume", "Backup", "daily")]
 
-    # 5. DescribeVpcs(VpcId.1), where the reference puts it. DescribeVpcs is not served yet: this
-    #    pins the gateway's exact answer. The provider's readSecurityGroups (ec2_instance.go) calls
-    #    it only when the instance has a vpcId, and only logs an error ("[WARN] error reading EC2
-    #    Instance ... VPC"): this gateway answers no vpcId, so Terraform skips the call and does
-    #    not fail here; it will once instances have a VPC and DescribeVpcs is still missing.
-    assert "VpcId" not in instance
-    with api_error("InvalidAction", "The action DescribeVpcs is not valid for this web service."):
-        ec2.describe_vpcs(VpcIds=["vpc-0123456789abcdef0"])
+    # 5. DescribeVpcs(VpcId.1), where the reference puts it: the provider's readSecurityGroups
+    #    (ec2_instance.go) reads the instance's VPC to tell default-VPC groups from others.
+    [vpc] = ec2.describe_vpcs(VpcIds=[instance["VpcId"]])["Vpcs"]
+    assert vpc["VpcId"] == instance["VpcId"]
+    assert vpc["IsDefault"] is True and vpc["State"] == "available"
 
     # 6. DescribeInstanceAttribute instanceInitiatedShutdownBehavior.
     attr = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="instanceInitiatedShutdownBehavior")

@@ -80,12 +80,25 @@ async fn describe_account_attributes_by_name() {
         .post("Action=DescribeAccountAttributes&Version=2016-11-15&AttributeName.1=supported-platforms&AttributeName.2=default-vpc")
         .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
-    assert!(answer.body.contains(
+    let vpc = gw
+        .post(
+            "Action=DescribeVpcs&Version=2016-11-15&Filter.1.Name=isDefault&Filter.1.Value.1=true",
+        )
+        .await;
+    assert_eq!(vpc.status, 200, "{}", vpc.body);
+    let vpc_id = vpc
+        .body
+        .split_once("<vpcId>")
+        .and_then(|(_, rest)| rest.split_once("</vpcId>"))
+        .map(|(id, _)| id)
+        .unwrap();
+    assert!(vpc_id.starts_with("vpc-") && vpc_id.len() == 21, "{vpc_id}");
+    assert!(answer.body.contains(&format!(
         "<accountAttributeSet><item><attributeName>supported-platforms</attributeName>\
          <attributeValueSet><item><attributeValue>VPC</attributeValue></item></attributeValueSet></item>\
          <item><attributeName>default-vpc</attributeName><attributeValueSet><item>\
-         <attributeValue>none</attributeValue></item></attributeValueSet></item></accountAttributeSet>"
-    ), "{}", answer.body);
+         <attributeValue>{vpc_id}</attributeValue></item></attributeValueSet></item></accountAttributeSet>"
+    )), "{}", answer.body);
     gw.stop().await;
 }
 

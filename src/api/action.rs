@@ -11,6 +11,7 @@ use super::instances::{
     RunInstances, StartInstances, StopInstances, TerminateInstances,
 };
 use super::key_pairs::{CreateKeyPair, DeleteKeyPair, DescribeKeyPairs, ImportKeyPair};
+use super::network::{DescribeSecurityGroups, DescribeSubnets, DescribeVpcs};
 use super::params::Params;
 use super::regions::{DescribeAccountAttributes, DescribeAvailabilityZones, DescribeRegions};
 use super::tags::{CreateTags, DeleteTags, DescribeTags};
@@ -77,6 +78,9 @@ actions!(
     DescribeInstanceStatus,
     DescribeInstanceCreditSpecifications,
     DescribeVolumes,
+    DescribeVpcs,
+    DescribeSubnets,
+    DescribeSecurityGroups,
 );
 
 impl Action {

@@ -159,7 +159,10 @@ fn engine_parts(e: &EngineError) -> (&'static str, u16, String) {
         Kind::Instance => "InvalidInstanceID.NotFound",
         Kind::KeyPair => "InvalidKeyPair.NotFound",
         Kind::Reservation => "InvalidReservationID.NotFound",
+        Kind::SecurityGroup => "InvalidGroup.NotFound",
+        Kind::Subnet => "InvalidSubnetID.NotFound",
         Kind::Volume => "InvalidVolume.NotFound",
+        Kind::Vpc => "InvalidVpcID.NotFound",
     };
     match e {
         EngineError::Store(StoreError::Pool(_)) => (
@@ -220,7 +223,10 @@ fn engine_parts(e: &EngineError) -> (&'static str, u16, String) {
                 Kind::Instance => "InvalidInstanceID.Malformed",
                 Kind::KeyPair => "InvalidKeyPair.Malformed",
                 Kind::Reservation => "InvalidReservationID.Malformed",
+                Kind::SecurityGroup => "InvalidGroupId.Malformed",
+                Kind::Subnet => "InvalidSubnetID.Malformed",
                 Kind::Volume => "InvalidVolumeID.Malformed",
+                Kind::Vpc => "InvalidVpcID.Malformed",
             };
             (
                 code,
@@ -241,9 +247,24 @@ fn engine_parts(e: &EngineError) -> (&'static str, u16, String) {
                     format!("The instance IDs '{}' do not exist", many.join(", "))
                 }
                 (Kind::Volume, [one]) => format!("The volume '{one}' does not exist."),
+                (Kind::Vpc, [one]) => format!("The vpc ID '{one}' does not exist"),
+                (Kind::Vpc, many) => format!("The vpc IDs '{}' do not exist", many.join(", ")),
+                (Kind::Subnet, [one]) => format!("The subnet ID '{one}' does not exist"),
+                (Kind::Subnet, many) => {
+                    format!("The subnet IDs '{}' do not exist", many.join(", "))
+                }
+                (Kind::SecurityGroup, [one]) => {
+                    format!("The security group '{one}' does not exist")
+                }
+                (Kind::SecurityGroup, many) => {
+                    format!("The security groups '{}' do not exist", many.join(", "))
+                }
                 (_, many) => format!("The resources '{}' do not exist", many.join(", ")),
             };
             (not_found_code(kind), 400, message)
+        }
+        EngineError::SecurityGroupNotFound(message) => {
+            ("InvalidGroup.NotFound", 400, message.clone())
         }
         EngineError::KeyPairNotFound(name) => (
             "InvalidKeyPair.NotFound",

@@ -12,11 +12,12 @@ use super::shapes::{tag_set, TagItem};
 use super::Principal;
 use crate::engine::filter::Filter;
 use crate::engine::instances::{
-    state_code, AttributeChanges, Instance, InstanceAttribute, Reservation, RunRequest, StateChange,
+    state_code, AttributeChanges, GroupRef, Instance, InstanceAttribute, Reservation, RunRequest,
+    StateChange,
 };
 use crate::engine::paging::Page;
 use crate::engine::tags::{check_tag, tags_for, TagSpecification};
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineError};
 use crate::protocol::xml::Items;
 
 // ---- requests ----
@@ -63,6 +64,24 @@ impl RunInstances {
                 }
             }
         }
+        let interface = primary_interface(p)?;
+        let mut subnet_id = p.string("SubnetId");
+        let mut security_group_ids = p.list("SecurityGroupId");
+        let security_groups = p.list("SecurityGroup");
+        if let Some(interface) = interface {
+            if subnet_id.is_some() {
+                return Err(ApiError::InvalidParameterCombination(
+                    "Network interfaces and an instance-level subnet ID may not be specified on the same request".into(),
+                ));
+            }
+            if !security_group_ids.is_empty() || !security_groups.is_empty() {
+                return Err(ApiError::InvalidParameterCombination(
+                    "Network interfaces and an instance-level security groups may not be specified on the same request".into(),
+                ));
+            }
+            subnet_id = interface.subnet_id;
+            security_group_ids = interface.security_group_ids;
+        }
         // Always sent by Terraform; recorded or accepted as AWS does.
         p.string("Placement.Tenancy");
         p.string("Placement.GroupName");
@@ -85,9 +104,9 @@ impl RunInstances {
             max_count: required_int(p, "MaxCount")?,
             key_name: p.string("KeyName").filter(|k| !k.is_empty()),
             user_data: p.string("UserData").unwrap_or_default(),
-            security_group_ids: p.list("SecurityGroupId"),
-            security_groups: p.list("SecurityGroup"),
-            subnet_id: p.string("SubnetId"),
+            security_group_ids,
+            security_groups,
+            subnet_id,
             availability_zone: p.string("Placement.AvailabilityZone"),
             root_size_gib,
             root_delete_on_termination,
@@ -110,6 +129,48 @@ impl RunInstances {
             request: Box::new(request),
         })
     }
+}
+
+/// What `NetworkInterface.1` asks of the primary interface.
+#[derive(Debug, Default)]
+struct InterfaceRequest {
+    subnet_id: Option<String>,
+    security_group_ids: Vec<String>,
+}
+
+/// `NetworkInterface.N`: only a new primary interface (device 0) in a subnet, with groups,
+/// can be honoured; instances have no addresses here, so what needs one is refused.
+fn primary_interface(p: &mut Params) -> Result<Option<InterfaceRequest>, ApiError> {
+    let groups = p.groups("NetworkInterface");
+    if groups.len() > 1 {
+        return Err(ApiError::Engine(EngineError::UnsupportedOperation(
+            "Only one network interface (device index 0) is supported.".into(),
+        )));
+    }
+    let Some((n, fields)) = groups.into_iter().next() else {
+        return Ok(None);
+    };
+    let mut interface = InterfaceRequest::default();
+    for (field, value) in fields {
+        match field.as_str() {
+            "DeviceIndex" if value == "0" => {}
+            "DeviceIndex" => {
+                return Err(ApiError::Engine(EngineError::UnsupportedOperation(
+                    "Only one network interface (device index 0) is supported.".into(),
+                )))
+            }
+            "SubnetId" => interface.subnet_id = Some(value).filter(|v| !v.is_empty()),
+            f if f.starts_with("SecurityGroupId.") => interface.security_group_ids.push(value),
+            // Every instance's interface is public-facing and goes with it here.
+            "AssociatePublicIpAddress" | "DeleteOnTermination" | "Description" => {}
+            _ => {
+                return Err(ApiError::Engine(EngineError::UnsupportedOperation(format!(
+                    "NetworkInterface.{n}.{field} is not supported: instances have no network addresses here."
+                ))))
+            }
+        }
+    }
+    Ok(Some(interface))
 }
 
 /// `InstanceId.N`, at least one.
@@ -176,11 +237,9 @@ impl StopInstances {
     pub fn parse(p: &mut Params) -> Result<Self, ApiError> {
         // Hibernate needs an instance launched with hibernation configured: none are here.
         if p.bool("Hibernate")?.unwrap_or(false) {
-            return Err(ApiError::Engine(
-                crate::engine::EngineError::UnsupportedOperation(
-                    "Hibernation is not enabled for this instance.".into(),
-                ),
-            ));
+            return Err(ApiError::Engine(EngineError::UnsupportedOperation(
+                "Hibernation is not enabled for this instance.".into(),
+            )));
         }
         Ok(StopInstances(InstanceIds {
             instance_ids: instance_ids(p)?,
@@ -338,9 +397,7 @@ impl DescribeInstanceCreditSpecifications {
         }
         let filters = p.filters()?;
         if let Some(f) = filters.iter().find(|f| f.name != "instance-id") {
-            return Err(ApiError::Engine(crate::engine::EngineError::UnknownFilter(
-                f.name.clone(),
-            )));
+            return Err(ApiError::Engine(EngineError::UnknownFilter(f.name.clone())));
         }
         Ok(DescribeInstanceCreditSpecifications {
             instance_ids,
@@ -403,21 +460,12 @@ struct GroupItem {
     group_name: String,
 }
 
-fn group_set(groups: &str) -> Items<GroupItem> {
+fn group_set(groups: &[GroupRef]) -> Items<GroupItem> {
     groups
-        .split(',')
-        .filter(|g| !g.is_empty())
+        .iter()
         .map(|g| GroupItem {
-            group_id: if g.starts_with("sg-") {
-                g.to_owned()
-            } else {
-                String::new()
-            },
-            group_name: if g.starts_with("sg-") {
-                String::new()
-            } else {
-                g.to_owned()
-            },
+            group_id: g.group_id.clone(),
+            group_name: g.group_name.clone(),
         })
         .collect::<Vec<_>>()
         .into()
@@ -537,6 +585,8 @@ struct InstanceItem {
     monitoring: Monitoring,
     #[serde(rename = "subnetId", skip_serializing_if = "Option::is_none")]
     subnet_id: Option<String>,
+    #[serde(rename = "vpcId", skip_serializing_if = "Option::is_none")]
+    vpc_id: Option<String>,
     #[serde(rename = "sourceDestCheck")]
     source_dest_check: bool,
     #[serde(rename = "groupSet")]
@@ -643,8 +693,9 @@ impl InstanceItem {
                 },
             },
             subnet_id: row.subnet_id,
+            vpc_id: instance.vpc_id,
             source_dest_check: true,
-            group_set: group_set(&row.security_groups),
+            group_set: group_set(&instance.groups),
             state_reason,
             architecture: instance.architecture,
             root_device_type: "ebs",
@@ -861,7 +912,7 @@ fn attribute_result(instance_id: String, attribute: InstanceAttribute) -> Instan
         InstanceAttribute::BlockDeviceMapping(instance) => {
             r.block_device_mapping = Some(block_devices(&instance))
         }
-        InstanceAttribute::GroupSet(groups) => r.group_set = Some(group_set(&groups.join(","))),
+        InstanceAttribute::GroupSet(groups) => r.group_set = Some(group_set(&groups)),
         InstanceAttribute::Empty("productCodes") => r.product_codes = Some(Vec::new().into()),
         InstanceAttribute::Empty("kernel") => r.kernel = Some(Empty {}),
         InstanceAttribute::Empty("ramdisk") => r.ramdisk = Some(Empty {}),
@@ -1003,7 +1054,7 @@ pub async fn run_instances(
     // needs the volume API, which is not served yet. Refused rather than silently deleted.
     if request.root_delete_on_termination == Some(false) {
         return Err(ApiError::Engine(
-            crate::engine::EngineError::UnsupportedOperation(
+            EngineError::UnsupportedOperation(
                 "Root volumes kept after termination (DeleteOnTermination=false) are not supported yet.".into(),
             ),
         ));

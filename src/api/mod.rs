@@ -7,6 +7,7 @@ pub mod images;
 pub mod instance_types;
 pub mod instances;
 pub mod key_pairs;
+pub mod network;
 pub mod params;
 pub mod regions;
 pub mod shapes;
@@ -45,7 +46,7 @@ pub async fn handle(
         Action::DescribeAccountAttributes(req) => render_response(
             name,
             request_id,
-            &regions::describe_account_attributes(engine, &req)?,
+            &regions::describe_account_attributes(engine, who, &req)?,
         ),
         Action::DescribeImages(req) => render_response(
             name,
@@ -165,6 +166,21 @@ pub async fn handle(
             name,
             request_id,
             &instances::describe_volumes(engine, who, req).await?,
+        ),
+        Action::DescribeVpcs(req) => render_response(
+            name,
+            request_id,
+            &network::describe_vpcs(engine, who, req).await?,
+        ),
+        Action::DescribeSubnets(req) => render_response(
+            name,
+            request_id,
+            &network::describe_subnets(engine, who, req).await?,
+        ),
+        Action::DescribeSecurityGroups(req) => render_response(
+            name,
+            request_id,
+            &network::describe_security_groups(engine, who, req).await?,
         ),
     };
     xml.map_err(|e| ApiError::Internal(e.to_string()))

@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use super::error::ApiError;
 use super::params::Params;
+use super::Principal;
 use crate::engine::filter::Filter;
 use crate::engine::regions::{AccountAttribute, Region, Zone};
 use crate::engine::Engine;
@@ -207,9 +208,10 @@ pub fn describe_availability_zones(
 
 pub fn describe_account_attributes(
     engine: &Engine,
+    who: &Principal,
     req: &DescribeAccountAttributes,
 ) -> Result<DescribeAccountAttributesResult, ApiError> {
-    let attributes = engine.describe_account_attributes(&req.attribute_names)?;
+    let attributes = engine.describe_account_attributes(&who.account_id, &req.attribute_names)?;
     if req.dry_run {
         return Err(ApiError::DryRunOperation);
     }

@@ -9,7 +9,10 @@ pub enum Kind {
     Instance,
     KeyPair,
     Reservation,
+    SecurityGroup,
+    Subnet,
     Volume,
+    Vpc,
 }
 
 impl Kind {
@@ -19,7 +22,10 @@ impl Kind {
             Kind::Instance => "i",
             Kind::KeyPair => "key",
             Kind::Reservation => "r",
+            Kind::SecurityGroup => "sg",
+            Kind::Subnet => "subnet",
             Kind::Volume => "vol",
+            Kind::Vpc => "vpc",
         }
     }
 
@@ -30,7 +36,10 @@ impl Kind {
             Kind::Instance => "instance",
             Kind::KeyPair => "key-pair",
             Kind::Reservation => "reservation",
+            Kind::SecurityGroup => "security-group",
+            Kind::Subnet => "subnet",
             Kind::Volume => "volume",
+            Kind::Vpc => "vpc",
         }
     }
 
@@ -42,7 +51,10 @@ impl Kind {
             Kind::Instance,
             Kind::KeyPair,
             Kind::Reservation,
+            Kind::SecurityGroup,
+            Kind::Subnet,
             Kind::Volume,
+            Kind::Vpc,
         ]
         .into_iter()
         .find(|k| k.prefix() == prefix)
@@ -95,7 +107,8 @@ mod tests {
         assert!(!is_well_formed(Kind::Image, "ami-123"));
         assert!(!is_well_formed(Kind::Image, "i-0123456789abcdef0"));
         assert_eq!(Kind::of("vol-0123"), Some(Kind::Volume));
-        assert_eq!(Kind::of("sg-0123"), None);
+        assert_eq!(Kind::of("sg-0123"), Some(Kind::SecurityGroup));
+        assert_eq!(Kind::of("eni-0123"), None);
         assert_eq!(Kind::of("nonsense"), None);
     }
 }

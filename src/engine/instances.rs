@@ -7,8 +7,9 @@ use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
-use super::filter::{first_unknown, Filter};
+use super::filter::{any_match, first_unknown, Filter};
 use super::ids::{self, Kind};
+use super::network::{default_network, DefaultNetwork, Placement};
 use super::paging::Page;
 use super::tags::{rows_for, tag_sets, Tag};
 use super::{timestamp_now, Engine, EngineError};
@@ -57,8 +58,18 @@ pub struct RunRequest {
 pub struct Instance {
     pub row: InstanceRow,
     pub tags: Vec<Tag>,
+    /// The VPC of the instance's subnet (None for instances launched before subnets existed).
+    pub vpc_id: Option<String>,
+    pub groups: Vec<GroupRef>,
     pub architecture: String,
     pub root_device_name: String,
+}
+
+/// A security group an instance is in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRef {
+    pub group_id: String,
+    pub group_name: String,
 }
 
 /// One RunInstances call's instances.
@@ -86,7 +97,7 @@ pub enum InstanceAttribute {
     UserData(Option<String>),
     RootDeviceName(String),
     BlockDeviceMapping(Box<Instance>),
-    GroupSet(Vec<String>),
+    GroupSet(Vec<GroupRef>),
     /// An attribute with no value here (kernel, ramdisk, productCodes, ...).
     Empty(&'static str),
 }
@@ -233,10 +244,67 @@ fn owned_instances(
     }
 }
 
-/// Rows with their tags and their image's facts.
+/// The groups an instance row records: ids of the account's network (older rows may hold
+/// names as they were sent).
+fn groups_of(row: &InstanceRow, network: &DefaultNetwork) -> Vec<GroupRef> {
+    row.security_groups
+        .split(',')
+        .filter(|g| !g.is_empty())
+        .map(|g| match network.group_name(g) {
+            Some(name) => GroupRef {
+                group_id: g.to_owned(),
+                group_name: name.to_owned(),
+            },
+            None if g.starts_with("sg-") => GroupRef {
+                group_id: g.to_owned(),
+                group_name: String::new(),
+            },
+            None => GroupRef {
+                group_id: String::new(),
+                group_name: g.to_owned(),
+            },
+        })
+        .collect()
+}
+
+/// Instance filters on the network, answered through `network_filter`.
+const NETWORK_FILTERS: &[&str] = &["vpc-id", "group-id", "group-name", "instance.group-name"];
+
+/// The network filters in terms of the columns: the account's subnets are all in its one
+/// VPC, and its one group is named `default`.
+fn network_filter(filter: Filter, network: &DefaultNetwork) -> Filter {
+    // No subnet id is empty: a filter on it matches nothing.
+    let (never, always) = (vec![String::new()], vec!["*".to_owned()]);
+    match filter.name.as_str() {
+        "vpc-id" => Filter {
+            name: "subnet-id".into(),
+            values: if any_match(&filter.values, &[network.vpc.vpc_id.as_str()]) {
+                always
+            } else {
+                never
+            },
+        },
+        "group-name" | "instance.group-name" => Filter {
+            name: "instance.group-id".into(),
+            values: if any_match(&filter.values, &[network.group.group_name]) {
+                vec![network.group.group_id.clone()]
+            } else {
+                never
+            },
+        },
+        "group-id" => Filter {
+            name: "instance.group-id".into(),
+            ..filter
+        },
+        _ => filter,
+    }
+}
+
+/// Rows with their tags, their network and their image's facts.
 fn views(
     conn: &mut DbConnection,
     account_id: &str,
+    network: &DefaultNetwork,
     rows: Vec<InstanceRow>,
 ) -> Result<Vec<Instance>, EngineError> {
     let ids: Vec<String> = rows.iter().map(|r| r.instance_id.clone()).collect();
@@ -251,6 +319,8 @@ fn views(
         let image = images.get(&row.image_id).and_then(Option::as_ref);
         out.push(Instance {
             tags: sets.remove(&row.instance_id).unwrap_or_default(),
+            vpc_id: row.subnet_id.as_ref().map(|_| network.vpc.vpc_id.clone()),
+            groups: groups_of(&row, network),
             architecture: image.map_or_else(|| "x86_64".to_owned(), |i| i.architecture.clone()),
             root_device_name: image
                 .map_or_else(|| "/dev/xvda".to_owned(), |i| i.root_device_name.clone()),
@@ -295,16 +365,13 @@ impl Engine {
                     req.instance_type
                 ))
             })?;
-        let settings = self.settings();
-        let zone = match req.availability_zone.as_deref().filter(|z| !z.is_empty()) {
-            Some(z) if settings.zones.iter().any(|s| s.name == z) => z.to_owned(),
-            Some(z) => return Err(EngineError::UnknownZone(z.to_owned())),
-            None => settings
-                .zones
-                .first()
-                .map(|z| z.name.clone())
-                .unwrap_or_else(|| format!("{}a", settings.region)),
-        };
+        let network = default_network(self.settings(), account_id);
+        let placement = network.place(
+            req.availability_zone.as_deref().filter(|z| !z.is_empty()),
+            req.subnet_id.as_deref().filter(|s| !s.is_empty()),
+            &req.security_group_ids,
+            &req.security_groups,
+        )?;
         if !["stop", "terminate"].contains(&req.shutdown_behavior.as_str()) {
             return Err(EngineError::InvalidParameterValue(format!(
                 "Value ({}) for parameter instanceInitiatedShutdownBehavior is invalid. Valid values are stop, terminate.",
@@ -324,7 +391,8 @@ impl Engine {
                     spec.vcpus,
                     spec.memory_mib,
                     spec.root_gib,
-                    zone,
+                    &network,
+                    placement,
                 )
             })
             .await?;
@@ -341,7 +409,8 @@ impl Engine {
         vcpus: u32,
         memory_mib: u64,
         type_root_gib: u32,
-        zone: String,
+        network: &DefaultNetwork,
+        placement: Placement,
     ) -> Result<Reservation, EngineError> {
         let hash = request_hash(&req);
         if let Some(token) = req.client_token.as_deref().filter(|t| !t.is_empty()) {
@@ -353,7 +422,7 @@ impl Engine {
                 return Ok(Reservation {
                     reservation_id: existing.reservation_id,
                     owner_id: existing.account_id,
-                    instances: views(conn, account_id, instances)?,
+                    instances: views(conn, account_id, network, instances)?,
                 });
             }
         }
@@ -412,8 +481,6 @@ impl Engine {
                 ));
             }
             let mut instances = Vec::new();
-            let mut groups = req.security_group_ids.clone();
-            groups.extend(req.security_groups.iter().cloned());
             for index in 0..count {
                 let row = InstanceRow {
                     instance_id: ids::new_id(Kind::Instance),
@@ -425,7 +492,7 @@ impl Engine {
                     vcpus: i32::try_from(vcpus).unwrap_or(i32::MAX),
                     memory_mib: i64::try_from(memory_mib).unwrap_or(i64::MAX),
                     key_name: req.key_name.clone(),
-                    availability_zone: zone.clone(),
+                    availability_zone: placement.zone.clone(),
                     state: "pending".into(),
                     state_reason_code: Some("pending".into()),
                     state_reason_message: Some("pending".into()),
@@ -436,8 +503,8 @@ impl Engine {
                     disable_api_termination: req.disable_api_termination,
                     disable_api_stop: req.disable_api_stop,
                     shutdown_behavior: req.shutdown_behavior.clone(),
-                    security_groups: groups.join(","),
-                    subnet_id: req.subnet_id.clone().filter(|s| !s.is_empty()),
+                    security_groups: placement.group_ids.join(","),
+                    subnet_id: Some(placement.subnet_id.clone()),
                     root_volume_id: ids::new_id(Kind::Volume),
                     root_size_gib: root_gib,
                     root_delete_on_termination: req.root_delete_on_termination.unwrap_or(true),
@@ -477,7 +544,7 @@ impl Engine {
             Ok(Reservation {
                 reservation_id: reservation_id.clone(),
                 owner_id: account_id.to_owned(),
-                instances: views(conn, account_id, instances)?,
+                instances: views(conn, account_id, network, instances)?,
             })
         })
     }
@@ -496,7 +563,8 @@ impl Engine {
             .filter(|f| !f.name.starts_with("tag:"))
             .cloned()
             .collect();
-        if let Some(name) = first_unknown(&plain, rows::FILTERS) {
+        let known = |name: &str| rows::FILTERS.contains(&name) || NETWORK_FILTERS.contains(&name);
+        if let Some(name) = plain.iter().map(|f| f.name.as_str()).find(|n| !known(n)) {
             return Err(EngineError::UnknownFilter(name.to_owned()));
         }
         let scope = format!("DescribeInstances/{account_id}");
@@ -504,11 +572,15 @@ impl Engine {
         let since = (chrono::Utc::now() - TERMINATED_VISIBLE_FOR)
             .format("%Y-%m-%dT%H:%M:%S%.3fZ")
             .to_string();
+        let network = default_network(self.settings(), account_id);
         let query = InstanceQuery {
             account_id: account_id.to_owned(),
             instance_ids: instance_ids.clone(),
             volume_ids: Vec::new(),
-            filters,
+            filters: filters
+                .into_iter()
+                .map(|f| network_filter(f, &network))
+                .collect(),
             terminated_since: since,
             include_terminated: true,
             volume_tags: false,
@@ -520,7 +592,7 @@ impl Engine {
             .store()
             .run::<_, EngineError, _>(move |conn| {
                 let rows = rows::describe(conn, &query)?;
-                views(conn, &account, rows)
+                views(conn, &account, &network, rows)
             })
             .await?;
         let missing: Vec<String> = instance_ids
@@ -623,13 +695,14 @@ impl Engine {
             after,
             limit,
         };
+        let network = default_network(self.settings(), account_id);
         let account = account_id.to_owned();
         let found = self
             .store()
             .run::<_, EngineError, _>(move |conn| {
                 let rows = rows::describe(conn, &query)?;
                 // Volumes carry their own tags.
-                let mut out = views(conn, &account, rows)?;
+                let mut out = views(conn, &account, &network, rows)?;
                 let vol_ids: Vec<String> =
                     out.iter().map(|i| i.row.root_volume_id.clone()).collect();
                 let mut sets = tag_sets(conn, &account, &vol_ids)?;
@@ -889,13 +962,14 @@ impl Engine {
                 "Value ({attribute}) for parameter attribute is invalid. Unknown attribute."
             )));
         };
+        let network = default_network(self.settings(), account_id);
         let account = account_id.to_owned();
         let ids = vec![instance_id.to_owned()];
         let mut found = self
             .store()
             .run::<_, EngineError, _>(move |conn| {
                 let rows = owned_instances(conn, &account, &ids)?;
-                views(conn, &account, rows)
+                views(conn, &account, &network, rows)
             })
             .await?;
         let Some(instance) = found.pop() else {
@@ -921,13 +995,7 @@ impl Engine {
             "blockDeviceMapping" => {
                 InstanceAttribute::BlockDeviceMapping(Box::new(instance.clone()))
             }
-            "groupSet" => InstanceAttribute::GroupSet(
-                row.security_groups
-                    .split(',')
-                    .filter(|g| !g.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-            ),
+            "groupSet" => InstanceAttribute::GroupSet(instance.groups.clone()),
             "sourceDestCheck" => InstanceAttribute::Bool("sourceDestCheck", true),
             "ebsOptimized" => InstanceAttribute::Bool("ebsOptimized", row.ebs_optimized),
             "enaSupport" => InstanceAttribute::Bool("enaSupport", false),
@@ -1015,11 +1083,12 @@ impl Engine {
                 .await?;
             return Ok(found);
         }
+        let network = default_network(self.settings(), account_id);
         let account = account_id.to_owned();
         self.store()
             .run(move |conn| {
                 let rows = owned_instances(conn, &account, &instance_ids)?;
-                views(conn, &account, rows)
+                views(conn, &account, &network, rows)
             })
             .await
     }

@@ -9,6 +9,7 @@ pub mod instance_types;
 pub mod instances;
 pub mod key_pairs;
 pub mod keys;
+pub mod network;
 pub mod paging;
 pub mod reconciler;
 pub mod regions;
@@ -85,6 +86,10 @@ pub enum EngineError {
     /// Resources that do not exist, or that the caller may not see.
     #[error("{kind:?} not found: {ids:?}")]
     NotFound { kind: ids::Kind, ids: Vec<String> },
+    /// A security group (by id or name) that is not in the caller's VPC; the message names
+    /// the VPC, as EC2's does.
+    #[error("{0}")]
+    SecurityGroupNotFound(String),
     /// A key pair name that is not the caller's.
     #[error("key pair {0:?} not found")]
     KeyPairNotFound(String),

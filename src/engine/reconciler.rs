@@ -25,7 +25,7 @@ pub async fn run(engine: Engine, shutdown: impl std::future::Future<Output = ()>
     tokio::pin!(shutdown);
     let mut pass: u64 = 0;
     loop {
-        if let Err(e) = reconcile(&engine, pass % ORPHAN_SWEEP_EVERY == 0).await {
+        if let Err(e) = reconcile(&engine, pass.is_multiple_of(ORPHAN_SWEEP_EVERY)).await {
             tracing::error!(error = %e, "reconciler pass failed");
         }
         pass += 1;

@@ -182,9 +182,10 @@ impl Engine {
             .collect())
     }
 
-    /// DescribeAccountAttributes: what an account may do. There is no default VPC yet.
+    /// DescribeAccountAttributes: what an account may do, and its default VPC.
     pub fn describe_account_attributes(
         &self,
+        account_id: &str,
         names: &[String],
     ) -> Result<Vec<AccountAttribute>, EngineError> {
         if let Some(unknown) = names
@@ -194,6 +195,9 @@ impl Engine {
             return Err(EngineError::UnknownAccountAttribute(unknown.clone()));
         }
         let max_instances = self.settings().max_instances.to_string();
+        let default_vpc = super::network::default_network(self.settings(), account_id)
+            .vpc
+            .vpc_id;
         Ok(ACCOUNT_ATTRIBUTES
             .iter()
             .filter(|name| names.is_empty() || names.iter().any(|n| n == *name))
@@ -204,7 +208,7 @@ impl Engine {
                     "vpc-max-security-groups-per-interface" => "5".to_owned(),
                     "max-elastic-ips" | "vpc-max-elastic-ips" => "5".to_owned(),
                     "max-instances" => max_instances.clone(),
-                    _ => "none".to_owned(),
+                    _ => default_vpc.clone(),
                 }],
             })
             .collect())

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use super::filter::{first_unknown, Filter};
 use super::ids::{self, Kind};
+use super::network::{default_network, DefaultNetwork};
 use super::paging::Page;
 use super::{Engine, EngineError};
 use crate::store::tags::{self as rows, TagRow};
@@ -114,7 +115,12 @@ pub fn tag_sets(
 
 /// The kind of a resource the caller may tag (its own, or an image shared with it), or why
 /// it cannot be tagged.
-fn taggable(conn: &mut DbConnection, account_id: &str, id: &str) -> Result<Kind, EngineError> {
+fn taggable(
+    conn: &mut DbConnection,
+    account_id: &str,
+    network: &DefaultNetwork,
+    id: &str,
+) -> Result<Kind, EngineError> {
     let kind = Kind::of(id).ok_or_else(|| EngineError::InvalidId(id.to_owned()))?;
     if !ids::is_well_formed(kind, id) {
         return Err(EngineError::InvalidId(id.to_owned()));
@@ -129,6 +135,7 @@ fn taggable(conn: &mut DbConnection, account_id: &str, id: &str) -> Result<Kind,
             .is_some_and(|i| i.account_id == account_id && i.state != "terminated"),
         Kind::Volume => crate::store::instances::find_by_volume(conn, id)?
             .is_some_and(|i| i.account_id == account_id && i.state != "terminated"),
+        Kind::Vpc | Kind::Subnet | Kind::SecurityGroup => network.contains(id),
         Kind::Reservation => false,
     };
     if allowed {
@@ -152,12 +159,13 @@ impl Engine {
         for tag in &tags {
             check_tag(tag)?;
         }
+        let network = default_network(self.settings(), account_id);
         let account_id = account_id.to_owned();
         self.store()
             .run(move |conn| {
                 crate::store::write_transaction(conn, |conn| {
                     for id in &resource_ids {
-                        let kind = taggable(conn, &account_id, id)?;
+                        let kind = taggable(conn, &account_id, &network, id)?;
                         let mut keys = rows::keys_of(conn, &account_id, id)?;
                         keys.extend(tags.iter().map(|t| t.key.clone()));
                         keys.sort_unstable();
@@ -181,12 +189,13 @@ impl Engine {
         resource_ids: Vec<String>,
         tags: Vec<(String, Option<String>)>,
     ) -> Result<(), EngineError> {
+        let network = default_network(self.settings(), account_id);
         let account_id = account_id.to_owned();
         self.store()
             .run(move |conn| {
                 crate::store::write_transaction(conn, |conn| {
                     for id in &resource_ids {
-                        taggable(conn, &account_id, id)?;
+                        taggable(conn, &account_id, &network, id)?;
                         if tags.is_empty() {
                             rows::delete(conn, &account_id, id, None, None)?;
                         }

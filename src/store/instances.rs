@@ -79,6 +79,7 @@ pub const FILTERS: &[&str] = &[
     "launch-time",
     "reservation-id",
     "subnet-id",
+    "instance.group-id",
     "owner-id",
     "tag-key",
     "tag-value",
@@ -322,6 +323,12 @@ pub fn describe(
             "owner-id" => query.filter(text_matches!(
                 instances::table,
                 instances::account_id,
+                values
+            )),
+            // Instances are in one group (the engine turns names and VPCs into ids and subnets).
+            "instance.group-id" => query.filter(text_matches!(
+                instances::table,
+                instances::security_groups,
                 values
             )),
             // Volume filters, for DescribeVolumes over root volumes.
