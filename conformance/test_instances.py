@@ -550,7 +550,16 @@ def test_describe_instance_status_of_a_running_instance(web, ec2):
 # =========================================================================== life cycle
 
 
-def test_life_cycle_stop_start_reboot_terminate(ec2, image, launcher):
+def wait_until_logged(gateway, *fragments: str, timeout: float = SETTLE_TIMEOUT) -> None:
+    """Until one line of the gateway's log holds every fragment."""
+    deadline = time.monotonic() + timeout
+    while not any(all(f in line for f in fragments)
+                  for line in gateway.stderr_path.read_text(errors="replace").splitlines()):
+        assert time.monotonic() < deadline, f"the gateway never logged a line with {fragments!r}"
+        time.sleep(0.1)
+
+
+def test_life_cycle_stop_start_reboot_terminate(ec2, image, launcher, gateway):
     instance = run_one(launcher, ec2, image)
     iid = instance["InstanceId"]
     assert instance["State"] == state("pending")
@@ -587,10 +596,13 @@ def test_life_cycle_stop_start_reboot_terminate(ec2, image, launcher):
     assert running["LaunchTime"] == instance["LaunchTime"]
     assert ec2.start_instances(InstanceIds=[iid])["StartingInstances"] == [change(iid, "running", "running")]
 
-    # Reboot: answers at once, the instance stays running.
+    # Reboot: answers at once, the instance stays running; the test driver's guest powers off
+    # at once and the reconciler boots it again.
     resp = ec2.reboot_instances(InstanceIds=[iid])
     assert resp["ResponseMetadata"]["HTTPStatusCode"] == 200
     assert set(resp) == {"ResponseMetadata"}
+    assert one(ec2, iid)["State"] == state("running")
+    wait_until_logged(gateway, "rebooted", f"instance={iid}")
     assert one(ec2, iid)["State"] == state("running")
 
     # Terminate: running -> shutting-down -> terminated, and still describable.
@@ -652,10 +664,35 @@ def test_incorrect_instance_state(ec2, image, launcher):
     assert one(ec2, iid)["State"] == state("terminated")
 
 
-def test_stop_with_hibernate_is_unsupported(ec2, web):
-    with api_error("UnsupportedOperation"):
+def test_hibernate_needs_hibernation_configured_at_launch(ec2, web):
+    with api_error("UnsupportedHibernationConfiguration",
+                   "The instance can't be hibernated because it was not configured at launch for hibernation: "
+                   + web["id"]):
         ec2.stop_instances(InstanceIds=[web["id"]], Hibernate=True)
     assert one(ec2, web["id"])["State"] == state("running")
+
+
+def test_hibernate_and_resume(ec2, image, launcher):
+    """HibernationOptions.Configured at launch; StopInstances Hibernate saves the guest's memory
+    (libvirt managed save) with AWS's hibernate reason; StartInstances resumes it."""
+    instance = run_one(launcher, ec2, image, HibernationOptions={"Configured": True})
+    iid = instance["InstanceId"]
+    assert instance["HibernationOptions"] == {"Configured": True}
+    wait_for(ec2, [iid], "running")
+    assert ec2.stop_instances(InstanceIds=[iid], Hibernate=True)["StoppingInstances"] == [
+        change(iid, "running", "stopping")]
+    ec2.get_waiter("instance_stopped").wait(InstanceIds=[iid], WaiterConfig=FAST)
+    stopped = one(ec2, iid)
+    assert stopped["StateReason"] == {
+        "Code": "Client.UserInitiatedHibernate", "Message": "Client.UserInitiatedHibernate: User initiated hibernate"}
+    assert USER_INITIATED.match(stopped["StateTransitionReason"])
+    assert stopped["HibernationOptions"] == {"Configured": True}
+    ec2.start_instances(InstanceIds=[iid])
+    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig=FAST)
+    # The next stop, without Hibernate, is an ordinary one.
+    ec2.stop_instances(InstanceIds=[iid])
+    ec2.get_waiter("instance_stopped").wait(InstanceIds=[iid], WaiterConfig=FAST)
+    assert one(ec2, iid)["StateReason"]["Code"] == "Client.UserInitiatedShutdown"
 
 
 def test_termination_and_stop_protection(ec2, image, launcher):

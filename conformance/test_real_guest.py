@@ -169,6 +169,9 @@ class RealGateway:
     work: Path
     reconcile_ms: int = RECONCILE_MS
     stop_timeout_seconds: int = 30
+    # Short, so a guest that ignores a reboot is reset within the test; long enough for an ACPI
+    # power-off of the test guest (~1.5 s) on a loaded machine.
+    reboot_timeout_seconds: int = 8
     port: int = field(default_factory=free_port)
     starts: int = 0
     current: Gateway | None = None
@@ -185,6 +188,7 @@ class RealGateway:
         self.config_path.write_text(
             f"reconcile_interval_ms = {self.reconcile_ms}\n"
             f"stop_timeout_seconds = {self.stop_timeout_seconds}\n"
+            f"reboot_timeout_seconds = {self.reboot_timeout_seconds}\n"
             "\n[[instance_types]]\n"
             f'name = "{INSTANCE_TYPE}"\nvcpus = {TINY_VCPUS}\nmemory_mib = {TINY_MIB}\n'
         )
@@ -590,3 +594,63 @@ def test_reboot_force_stop_and_the_console_across_boots(real, ec2):
         f"READY x{marker_count(default, READY)}, POWEROFF x{marker_count(default, POWEROFF)} of 4 and 3; "
         f"it ends with {default[-120:]!r}"
     )
+
+
+def test_a_guest_that_ignores_the_reboot_is_reset(real, ec2):
+    """RebootInstances while the guest is still in its firmware (it listens for the power button
+    only once READY): the ACPI request is lost, and after reboot_timeout_seconds the gateway resets
+    the domain, as EC2 hard-reboots a guest that does not shut down. It boots a second time
+    without ever having powered off."""
+    [instance] = real.run(ec2)
+    iid = instance["InstanceId"]
+    log = real.instance_dir(iid) / "console.log"
+    wait_state(ec2, [iid], "running")
+    t0 = time.monotonic()
+    ec2.reboot_instances(InstanceIds=[iid])
+
+    def seen(marker):
+        return marker_count(log.read_text(errors="replace"), marker) if log.exists() else 0
+
+    assert seen(READY) == 0, "the guest was READY before the reboot was asked: this proves nothing"
+    wait_until("second boot", lambda: seen(BOOTED) == 2, timeout=BOOT_TIMEOUT + real.reboot_timeout_seconds)
+    took = time.monotonic() - t0
+    assert seen(POWEROFF) == 0, "the guest powered off cleanly: the reboot was not ignored"
+    assert took >= real.reboot_timeout_seconds, took
+    assert "guest ignored the reboot; resetting it" in real.current.stderr_path.read_text(errors="replace")
+    assert state_of(ec2, iid) == "running" and domain_state(iid) == "running"
+    ec2.terminate_instances(InstanceIds=[iid])
+    waiter(ec2, "instance_terminated", [iid])
+
+
+def test_hibernate_and_resume_a_real_guest(real, ec2):
+    """StopInstances Hibernate: the guest's memory is saved (libvirt managed save) and the
+    domain is off; StartInstances resumes it where it was: no second boot, and the resumed
+    guest still answers the power button."""
+    [instance] = real.run(ec2, HibernationOptions={"Configured": True})
+    iid = instance["InstanceId"]
+    log = real.instance_dir(iid) / "console.log"
+    waiter(ec2, "instance_running", [iid])
+    wait_for_marker(ec2, iid, READY)
+
+    def seen(marker):
+        return marker_count(log.read_text(errors="replace"), marker)
+
+    ec2.stop_instances(InstanceIds=[iid], Hibernate=True)
+    waiter(ec2, "instance_stopped", [iid])
+    assert describe(ec2, iid)["StateReason"]["Code"] == "Client.UserInitiatedHibernate"
+    assert domain_state(iid) == "shut off"
+    assert "Managed save:   yes" in virsh("dominfo", iid).stdout
+    assert seen(POWEROFF) == 0, "the guest was shut down, not hibernated"
+
+    ec2.start_instances(InstanceIds=[iid])
+    waiter(ec2, "instance_running", [iid])
+    time.sleep(2)
+    assert seen(BOOTED) == 1 and seen(READY) == 1, "the guest booted again instead of resuming"
+    assert "Managed save:   no" in virsh("dominfo", iid).stdout
+    # Resumed and alive: an ordinary stop goes through its acpid.
+    ec2.stop_instances(InstanceIds=[iid])
+    waiter(ec2, "instance_stopped", [iid])
+    assert seen(POWEROFF) == 1
+    ec2.terminate_instances(InstanceIds=[iid])
+    waiter(ec2, "instance_terminated", [iid])
+    assert domain_state(iid) is None

@@ -35,6 +35,7 @@ pub struct FileConfig {
     pub host_vcpus: Option<i64>,
     pub host_memory_mib: Option<i64>,
     pub stop_timeout_seconds: Option<u64>,
+    pub reboot_timeout_seconds: Option<u64>,
     pub launch_timeout_seconds: Option<u64>,
     pub reconcile_interval_ms: Option<u64>,
 }
@@ -118,6 +119,7 @@ pub struct Config {
     pub host_vcpus: i64,
     pub host_memory_mib: i64,
     pub stop_timeout: std::time::Duration,
+    pub reboot_timeout: std::time::Duration,
     pub launch_timeout: std::time::Duration,
     pub reconcile_interval: std::time::Duration,
 }
@@ -204,6 +206,10 @@ impl Config {
             host_vcpus: file.host_vcpus.unwrap_or(cores * 8),
             host_memory_mib: file.host_memory_mib.unwrap_or_else(host_memory_mib),
             stop_timeout: std::time::Duration::from_secs(file.stop_timeout_seconds.unwrap_or(120)),
+            // EC2 hard-reboots a guest that has not shut down cleanly "within four minutes".
+            reboot_timeout: std::time::Duration::from_secs(
+                file.reboot_timeout_seconds.unwrap_or(240),
+            ),
             launch_timeout: std::time::Duration::from_secs(
                 file.launch_timeout_seconds.unwrap_or(60),
             ),
@@ -240,6 +246,7 @@ impl Config {
             host_vcpus: self.host_vcpus,
             host_memory_mib: self.host_memory_mib,
             stop_timeout: self.stop_timeout,
+            reboot_timeout: self.reboot_timeout,
             launch_timeout: self.launch_timeout,
             reconcile_interval: self.reconcile_interval,
         }

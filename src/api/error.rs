@@ -266,6 +266,11 @@ fn engine_parts(e: &EngineError) -> (&'static str, u16, String) {
         EngineError::SecurityGroupNotFound(message) => {
             ("InvalidGroup.NotFound", 400, message.clone())
         }
+        EngineError::UnsupportedHibernationConfiguration(id) => (
+            "UnsupportedHibernationConfiguration",
+            400,
+            format!("The instance can't be hibernated because it was not configured at launch for hibernation: {id}"),
+        ),
         EngineError::KeyPairNotFound(name) => (
             "InvalidKeyPair.NotFound",
             400,

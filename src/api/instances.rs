@@ -85,7 +85,7 @@ impl RunInstances {
         // Always sent by Terraform; recorded or accepted as AWS does.
         p.string("Placement.Tenancy");
         p.string("Placement.GroupName");
-        p.bool("HibernationOptions.Configured")?;
+        let hibernation_configured = p.bool("HibernationOptions.Configured")?.unwrap_or(false);
         for name in [
             "MetadataOptions.HttpTokens",
             "MetadataOptions.HttpEndpoint",
@@ -121,6 +121,7 @@ impl RunInstances {
             ebs_optimized: p.bool("EbsOptimized")?.unwrap_or(false),
             monitoring: p.bool("Monitoring.Enabled")?.unwrap_or(false),
             cpu_credits: p.string("CreditSpecification.CpuCredits"),
+            hibernation_configured,
         };
         Ok(RunInstances {
             image_id: p.string("ImageId"),
@@ -213,7 +214,6 @@ impl DescribeInstances {
 pub struct InstanceIds {
     pub dry_run: bool,
     pub instance_ids: Vec<String>,
-    pub force: bool,
 }
 
 pub type StartInstances = InstanceIds;
@@ -225,27 +225,24 @@ impl InstanceIds {
         Ok(InstanceIds {
             instance_ids: instance_ids(p)?,
             dry_run: p.dry_run()?,
-            force: false,
         })
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StopInstances(pub InstanceIds);
+pub struct StopInstances {
+    pub ids: InstanceIds,
+    pub force: bool,
+    pub hibernate: bool,
+}
 
 impl StopInstances {
     pub fn parse(p: &mut Params) -> Result<Self, ApiError> {
-        // Hibernate needs an instance launched with hibernation configured: none are here.
-        if p.bool("Hibernate")?.unwrap_or(false) {
-            return Err(ApiError::Engine(EngineError::UnsupportedOperation(
-                "Hibernation is not enabled for this instance.".into(),
-            )));
-        }
-        Ok(StopInstances(InstanceIds {
-            instance_ids: instance_ids(p)?,
+        Ok(StopInstances {
+            ids: InstanceIds::parse(p)?,
             force: p.bool("Force")?.unwrap_or(false),
-            dry_run: p.dry_run()?,
-        }))
+            hibernate: p.bool("Hibernate")?.unwrap_or(false),
+        })
     }
 }
 
@@ -715,7 +712,9 @@ impl InstanceItem {
             capacity_reservation_specification: CapacityReservationSpecification {
                 capacity_reservation_preference: "open",
             },
-            hibernation_options: Configured { configured: false },
+            hibernation_options: Configured {
+                configured: row.hibernation_configured,
+            },
             metadata_options: MetadataOptions {
                 state: "applied",
                 http_tokens: "optional",
@@ -1150,13 +1149,17 @@ pub async fn stop_instances(
     who: &Principal,
     req: StopInstances,
 ) -> Result<StateChangesResult, ApiError> {
-    let req = req.0;
-    if req.dry_run {
-        return Err(dry_run_on(engine, who, req.instance_ids).await);
+    if req.ids.dry_run {
+        return Err(dry_run_on(engine, who, req.ids.instance_ids).await);
     }
     Ok(state_changes(
         engine
-            .stop_instances(&who.account_id, req.instance_ids, req.force)
+            .stop_instances(
+                &who.account_id,
+                req.ids.instance_ids,
+                req.force,
+                req.hibernate,
+            )
             .await?,
     ))
 }

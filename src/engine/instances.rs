@@ -51,6 +51,7 @@ pub struct RunRequest {
     pub ebs_optimized: bool,
     pub monitoring: bool,
     pub cpu_credits: Option<String>,
+    pub hibernation_configured: bool,
 }
 
 /// An instance as the API shows it.
@@ -188,14 +189,28 @@ fn user_shutdown(
     from: &[&str],
     to: &str,
     now: &str,
+    hibernate: bool,
 ) -> Result<bool, EngineError> {
+    let (code, message) = if hibernate {
+        (
+            "Client.UserInitiatedHibernate",
+            "Client.UserInitiatedHibernate: User initiated hibernate",
+        )
+    } else {
+        (
+            "Client.UserInitiatedShutdown",
+            "Client.UserInitiatedShutdown: User initiated shutdown",
+        )
+    };
+    // A reboot still owed is moot once the instance goes down.
+    rows::set_reboot_requested(conn, &row.instance_id, None)?;
     Ok(rows::transition(
         conn,
         &row.instance_id,
         from,
         to,
-        Some("Client.UserInitiatedShutdown"),
-        Some("Client.UserInitiatedShutdown: User initiated shutdown"),
+        Some(code),
+        Some(message),
         &user_initiated(now),
         now,
     )?)
@@ -517,8 +532,10 @@ impl Engine {
                             "unlimited".into()
                         }
                     }),
-                    force_stop: false,
                     client_token: token.clone().unwrap_or_default(),
+                    reboot_requested_at: None,
+                    hibernation_configured: req.hibernation_configured,
+                    stop_mode: "shutdown".into(),
                 };
                 tag_rows::put(
                     conn,
@@ -816,21 +833,23 @@ impl Engine {
                 "",
                 now,
             )?;
-            rows::set_force_stop(conn, &row.instance_id, false)?;
+            rows::set_stop_mode(conn, &row.instance_id, "shutdown")?;
             Ok("pending".to_owned())
         };
         self.change_states(account_id, instance_ids, check, change)
             .await
     }
 
-    /// StopInstances: running/pending -> stopping (the reconciler shuts the guest down).
+    /// StopInstances: running/pending -> stopping (the reconciler shuts the guest down, or
+    /// with `hibernate` saves its memory).
     pub async fn stop_instances(
         &self,
         account_id: &str,
         instance_ids: Vec<String>,
         force: bool,
+        hibernate: bool,
     ) -> Result<Vec<StateChange>, EngineError> {
-        let check = |_: &mut DbConnection, found: &[InstanceRow]| {
+        let check = move |_: &mut DbConnection, found: &[InstanceRow]| {
             for row in found {
                 if matches!(row.state.as_str(), "shutting-down" | "terminated") {
                     return Err(EngineError::IncorrectInstanceState(format!(
@@ -844,17 +863,35 @@ impl Engine {
                         row.instance_id
                     )));
                 }
+                if hibernate && !row.hibernation_configured {
+                    return Err(EngineError::UnsupportedHibernationConfiguration(
+                        row.instance_id.clone(),
+                    ));
+                }
             }
             Ok(())
         };
         let change = move |conn: &mut DbConnection, row: &InstanceRow, now: &str| {
-            if force {
-                rows::set_force_stop(conn, &row.instance_id, true)?;
-            }
             if !matches!(row.state.as_str(), "running" | "pending") {
+                if force {
+                    rows::set_stop_mode(conn, &row.instance_id, "force")?;
+                }
                 return Ok(row.state.clone());
             }
-            user_shutdown(conn, row, &["running", "pending"], "stopping", now)?;
+            let mode = match (force, hibernate) {
+                (true, _) => "force",
+                (false, true) => "hibernate",
+                (false, false) => "shutdown",
+            };
+            rows::set_stop_mode(conn, &row.instance_id, mode)?;
+            user_shutdown(
+                conn,
+                row,
+                &["running", "pending"],
+                "stopping",
+                now,
+                hibernate,
+            )?;
             Ok("stopping".to_owned())
         };
         self.change_states(account_id, instance_ids, check, change)
@@ -889,6 +926,7 @@ impl Engine {
                 &["pending", "running", "stopping", "stopped"],
                 "shutting-down",
                 now,
+                false,
             )?;
             Ok("shutting-down".to_owned())
         };
@@ -896,32 +934,54 @@ impl Engine {
             .await
     }
 
-    /// RebootInstances: a soft reboot through the hypervisor, now.
+    /// RebootInstances: the reboot is written down, then the guest is asked to power off
+    /// (ACPI) once; the reconciler boots it again when it is off, or resets it if it has not
+    /// gone down within the reboot timeout (a request sent before the guest listens is lost,
+    /// as on EC2, which hard-reboots such a guest). The instance stays running throughout.
     pub async fn reboot_instances(
         &self,
         account_id: &str,
         instance_ids: Vec<String>,
     ) -> Result<(), EngineError> {
         let account = account_id.to_owned();
-        let found = self
+        let asked = self
             .store()
-            .run(move |conn| owned_instances(conn, &account, &instance_ids))
+            .run(move |conn| {
+                crate::store::write_transaction(conn, |conn| {
+                    let found = owned_instances(conn, &account, &instance_ids)?;
+                    if let Some(row) = found.iter().find(|r| r.state != "running") {
+                        return Err(EngineError::IncorrectInstanceState(format!(
+                            "The instance '{}' is not in a state from which it can be rebooted.",
+                            row.instance_id
+                        )));
+                    }
+                    let now = timestamp_now();
+                    let mut asked = Vec::new();
+                    // A reboot already under way is not asked again.
+                    for row in found
+                        .into_iter()
+                        .filter(|r| r.reboot_requested_at.is_none())
+                    {
+                        rows::set_reboot_requested(conn, &row.instance_id, Some(&now))?;
+                        asked.push(row.instance_id);
+                    }
+                    Ok(asked)
+                })
+            })
             .await?;
-        if let Some(row) = found.iter().find(|r| r.state != "running") {
-            return Err(EngineError::IncorrectInstanceState(format!(
-                "The instance '{}' is not in a state from which it can be rebooted.",
-                row.instance_id
-            )));
-        }
         let hypervisor = self.hypervisor().clone();
         tokio::task::spawn_blocking(move || {
-            for row in found {
-                hypervisor.reboot(&row.instance_id)?;
+            for id in asked {
+                // Written down already: if this fails, the reconciler resets the guest.
+                if let Err(e) = hypervisor.shutdown(&id) {
+                    tracing::warn!(instance = %id, error = %e, "reboot: the power-off request failed");
+                }
             }
-            Ok::<_, EngineError>(())
         })
         .await
-        .map_err(|e| EngineError::Io(format!("reboot: {e}")))?
+        .map_err(|e| EngineError::Io(format!("reboot: {e}")))?;
+        self.wake_reconciler();
+        Ok(())
     }
 
     /// GetConsoleOutput: the most recent 64 KiB the guest wrote to its serial console.

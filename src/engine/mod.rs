@@ -34,6 +34,8 @@ pub struct Settings {
     pub host_memory_mib: i64,
     /// How long a guest may take to power off after StopInstances before it is forced.
     pub stop_timeout: std::time::Duration,
+    /// How long a guest may take to reboot after RebootInstances before it is reset.
+    pub reboot_timeout: std::time::Duration,
     /// A launch that keeps failing this long (libvirtd down, a missing image file) is given
     /// up: the instance ends terminated with the reason.
     pub launch_timeout: std::time::Duration,
@@ -90,6 +92,9 @@ pub enum EngineError {
     /// the VPC, as EC2's does.
     #[error("{0}")]
     SecurityGroupNotFound(String),
+    /// StopInstances Hibernate on an instance launched without hibernation.
+    #[error("instance {0} is not configured for hibernation")]
+    UnsupportedHibernationConfiguration(String),
     /// A key pair name that is not the caller's.
     #[error("key pair {0:?} not found")]
     KeyPairNotFound(String),

@@ -527,6 +527,7 @@ mod tests {
             host_vcpus: 8,
             host_memory_mib: 8192,
             stop_timeout: std::time::Duration::from_secs(1),
+            reboot_timeout: std::time::Duration::from_secs(1),
             launch_timeout: std::time::Duration::from_secs(1),
             reconcile_interval: std::time::Duration::from_secs(1),
         }

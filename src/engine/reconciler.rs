@@ -152,6 +152,26 @@ fn tear_down(engine: &Engine, instance_id: &str) -> Result<(), EngineError> {
     }
 }
 
+fn timeout(setting: Duration) -> chrono::TimeDelta {
+    chrono::TimeDelta::from_std(setting).unwrap_or_default()
+}
+
+/// Whether to press the power button (again) after `waited`: an ACPI event sent before the
+/// guest listens is lost, so it is sent on every pass at first, then every few seconds.
+fn ask_again(waited: chrono::TimeDelta) -> bool {
+    waited < SHUTDOWN_RESEND || waited.num_seconds() % SHUTDOWN_RESEND.num_seconds().max(1) == 0
+}
+
+/// The reboot asked of the instance is done.
+fn reboot_done(engine: &Engine, row: &InstanceRow) -> Result<(), EngineError> {
+    if row.reboot_requested_at.is_none() {
+        return Ok(());
+    }
+    engine.store().run_now::<_, EngineError>(|conn| {
+        Ok(rows::set_reboot_requested(conn, &row.instance_id, None)?)
+    })
+}
+
 /// Moves one instance one step towards what its row says.
 fn step(engine: &Engine, row: InstanceRow) -> Result<(), EngineError> {
     let hypervisor = engine.hypervisor();
@@ -161,9 +181,7 @@ fn step(engine: &Engine, row: InstanceRow) -> Result<(), EngineError> {
             if let Err(e) = launch(engine, &row) {
                 // Retried for a while (a restarting libvirtd), then given up: a launch that
                 // cannot be made ends terminated with the reason, never a silent pending.
-                let give_up = chrono::TimeDelta::from_std(engine.settings().launch_timeout)
-                    .unwrap_or_default();
-                if since(&row.state_changed_at) > give_up {
+                if since(&row.state_changed_at) > timeout(engine.settings().launch_timeout) {
                     let message = format!("Server.InternalError: {e}");
                     move_to(
                         engine,
@@ -184,6 +202,15 @@ fn step(engine: &Engine, row: InstanceRow) -> Result<(), EngineError> {
             None => {
                 tracing::warn!(instance = %id, "domain missing while running; redefining it");
                 launch(engine, &row)?;
+                reboot_done(engine, &row)?;
+            }
+            // The guest powered off for the reboot asked of it: boot it again.
+            Some(PowerState::ShutOff | PowerState::Crashed)
+                if row.reboot_requested_at.is_some() =>
+            {
+                hypervisor.start(id)?;
+                reboot_done(engine, &row)?;
+                tracing::info!(instance = %id, "rebooted");
             }
             Some(PowerState::ShutOff | PowerState::Crashed) => {
                 let reason = (
@@ -197,7 +224,19 @@ fn step(engine: &Engine, row: InstanceRow) -> Result<(), EngineError> {
                 };
                 move_to(engine, &row, &["running"], to, Some(reason))?;
             }
-            Some(PowerState::Running | PowerState::Transitional) => {}
+            Some(PowerState::Running | PowerState::Transitional) => {
+                // RebootInstances asked the guest to power off; one that has not gone down
+                // within the timeout is reset, as EC2 hard-reboots it.
+                let ignored = row
+                    .reboot_requested_at
+                    .as_deref()
+                    .is_some_and(|asked| since(asked) > timeout(engine.settings().reboot_timeout));
+                if ignored {
+                    tracing::info!(instance = %id, "guest ignored the reboot; resetting it");
+                    hypervisor.reset(id)?;
+                    reboot_done(engine, &row)?;
+                }
+            }
         },
         "stopping" => match hypervisor.state(id)? {
             None | Some(PowerState::ShutOff | PowerState::Crashed) => {
@@ -205,14 +244,19 @@ fn step(engine: &Engine, row: InstanceRow) -> Result<(), EngineError> {
             }
             Some(_) => {
                 let waited = since(&row.state_changed_at);
-                let timeout =
-                    chrono::TimeDelta::from_std(engine.settings().stop_timeout).unwrap_or_default();
-                if row.force_stop || waited > timeout {
+                if row.stop_mode == "force" || waited > timeout(engine.settings().stop_timeout) {
                     hypervisor.destroy(id)?;
-                } else if waited.num_seconds() % SHUTDOWN_RESEND.num_seconds().max(1) == 0
-                    || waited < SHUTDOWN_RESEND
-                {
-                    // ACPI sent before the guest listens is lost: ask again now and then.
+                } else if row.stop_mode == "hibernate" {
+                    // EC2: "If the instance cannot hibernate successfully, a normal shutdown
+                    // occurs."
+                    if let Err(e) = hypervisor.hibernate(id) {
+                        tracing::warn!(instance = %id, error = %e, "hibernation failed; shutting down instead");
+                        engine.store().run_now::<_, EngineError>(|conn| {
+                            Ok(rows::set_stop_mode(conn, id, "shutdown")?)
+                        })?;
+                        hypervisor.shutdown(id)?;
+                    }
+                } else if ask_again(waited) {
                     hypervisor.shutdown(id)?;
                 }
             }

@@ -166,6 +166,18 @@ impl Hypervisor for Libvirt {
                 Ok(()) => Ok(()),
                 // Started by someone else in the meantime.
                 Err(_) if dom.is_active().unwrap_or(false) => Ok(()),
+                // A hibernation image that cannot be resumed (the domain was redefined with
+                // another size since): the guest boots afresh, as EC2 does when a hibernated
+                // instance cannot resume.
+                Err(e) if dom.has_managed_save(0).unwrap_or(false) => {
+                    tracing::warn!(
+                        domain = name,
+                        error = e.message(),
+                        "cannot resume from hibernation; booting afresh"
+                    );
+                    dom.managed_save_remove(0)?;
+                    dom.create()
+                }
                 Err(e) => Err(e),
             }
         })
@@ -197,21 +209,25 @@ impl Hypervisor for Libvirt {
         })
     }
 
-    fn reboot(&self, name: &str) -> Result<(), HypervisorError> {
-        self.with_conn(&format!("reboot {name}"), |conn| {
+    fn reset(&self, name: &str) -> Result<(), HypervisorError> {
+        self.with_conn(&format!("reset {name}"), |conn| {
             let dom = conn.lookup_domain_by_name(name)?;
-            match dom.reboot(0) {
+            dom.reset()
+        })
+    }
+
+    fn hibernate(&self, name: &str) -> Result<(), HypervisorError> {
+        self.with_conn(&format!("hibernate {name}"), |conn| {
+            let Some(dom) = lookup(conn, name)? else {
+                return Ok(());
+            };
+            if !dom.is_active()? {
+                return Ok(());
+            }
+            match dom.managed_save(0) {
                 Ok(()) => Ok(()),
-                // Not running: nothing to reboot, and resetting would fail the same way.
-                Err(e) if inactive_or_gone(&dom) => Err(e),
-                Err(e) => {
-                    tracing::info!(
-                        domain = name,
-                        error = e.message(),
-                        "reboot refused; resetting"
-                    );
-                    dom.reset()
-                }
+                Err(_) if inactive_or_gone(&dom) => Ok(()),
+                Err(e) => Err(e),
             }
         })
     }
@@ -464,14 +480,21 @@ mod tests {
         hv.start(&name).unwrap(); // already running
         assert_eq!(hv.state(&name).unwrap(), Some(PowerState::Running));
 
-        hv.reboot(&name).unwrap();
+        hv.reset(&name).unwrap();
+        assert_eq!(hv.state(&name).unwrap(), Some(PowerState::Running));
+
+        // Hibernation saves the domain and stops it; starting resumes it.
+        hv.hibernate(&name).unwrap();
+        assert_eq!(hv.state(&name).unwrap(), Some(PowerState::ShutOff));
+        hv.hibernate(&name).unwrap(); // already off
+        hv.start(&name).unwrap();
         assert_eq!(hv.state(&name).unwrap(), Some(PowerState::Running));
 
         // The test driver shuts down at once.
         hv.shutdown(&name).unwrap();
         assert_eq!(hv.state(&name).unwrap(), Some(PowerState::ShutOff));
         hv.shutdown(&name).unwrap(); // already off
-        assert!(hv.reboot(&name).is_err(), "rebooting a shut-off domain");
+        assert!(hv.reset(&name).is_err(), "resetting a shut-off domain");
 
         hv.start(&name).unwrap();
         assert_eq!(hv.state(&name).unwrap(), Some(PowerState::Running));
@@ -510,7 +533,8 @@ mod tests {
         hv.shutdown(&name).unwrap();
         let e = hv.start(&name).unwrap_err().to_string();
         assert!(e.starts_with(&format!("libvirt: start {name}: ")), "{e}");
-        assert!(hv.reboot(&name).is_err());
+        assert!(hv.reset(&name).is_err());
+        hv.hibernate(&name).unwrap();
     }
 
     #[test]
@@ -613,14 +637,24 @@ mod tests {
         });
         eprintln!("start returned after {started:?}; {BOOTED} after {booted:?} more; ready {ready:?} later");
 
-        // Reboot by ACPI: the guest powers off and libvirt starts it again.
+        // A hard reset: the guest boots again.
         let t0 = Instant::now();
-        hv.reboot(&name).unwrap();
-        wait_for("reboot", Duration::from_secs(60), || {
+        hv.reset(&name).unwrap();
+        wait_for("reset", Duration::from_secs(60), || {
             count_lines(&console, BOOTED) == 2 && count_lines(&console, READY) == 2
         });
-        eprintln!("reboot: up again after {:?}", t0.elapsed());
+        eprintln!("reset: up again after {:?}", t0.elapsed());
         assert_eq!(hv.state(&name).unwrap(), Some(PowerState::Running));
+
+        // Hibernation: memory saved, domain off; the start resumes it without booting.
+        let t0 = Instant::now();
+        hv.hibernate(&name).unwrap();
+        assert_eq!(hv.state(&name).unwrap(), Some(PowerState::ShutOff));
+        hv.start(&name).unwrap();
+        assert_eq!(hv.state(&name).unwrap(), Some(PowerState::Running));
+        eprintln!("hibernate and resume: {:?}", t0.elapsed());
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(count_lines(&console, BOOTED), 2, "resumed, not booted");
 
         // ACPI shutdown: the guest's acpid powers it off.
         let t0 = Instant::now();

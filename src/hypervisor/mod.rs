@@ -47,14 +47,17 @@ pub enum HypervisorError {
 pub trait Hypervisor: Send + Sync {
     /// Defines the domain, or redefines it with this spec if it exists (same UUID).
     fn define(&self, spec: &DomainSpec) -> Result<(), HypervisorError>;
-    /// Starts a defined domain; does nothing if it runs.
+    /// Starts a defined domain, resuming it if it hibernated; does nothing if it runs.
     fn start(&self, name: &str) -> Result<(), HypervisorError>;
     /// Asks the guest to power off (ACPI); does nothing if it is off.
     fn shutdown(&self, name: &str) -> Result<(), HypervisorError>;
     /// Powers the domain off at once; does nothing if it is off or missing.
     fn destroy(&self, name: &str) -> Result<(), HypervisorError>;
-    /// Asks the guest to reboot; a hard reset if it cannot be asked.
-    fn reboot(&self, name: &str) -> Result<(), HypervisorError>;
+    /// Resets the guest at once, as a hardware reset button does.
+    fn reset(&self, name: &str) -> Result<(), HypervisorError>;
+    /// Saves the guest's memory to disk and stops it (libvirt managed save); the next start
+    /// resumes it where it was. Does nothing if it is off.
+    fn hibernate(&self, name: &str) -> Result<(), HypervisorError>;
     /// Removes the domain's definition; does nothing if it is missing.
     fn undefine(&self, name: &str) -> Result<(), HypervisorError>;
     /// The domain's state, or None if there is no such domain.

@@ -47,8 +47,12 @@ pub struct InstanceRow {
     pub ebs_optimized: bool,
     pub monitoring: bool,
     pub cpu_credits: String,
-    pub force_stop: bool,
     pub client_token: String,
+    /// When RebootInstances was asked and the guest has not yet rebooted.
+    pub reboot_requested_at: Option<String>,
+    pub hibernation_configured: bool,
+    /// How the stop under way (or the last one) ends: `shutdown`, `force` or `hibernate`.
+    pub stop_mode: String,
 }
 
 /// A DescribeInstances (or DescribeVolumes) query, already checked by the engine.
@@ -208,13 +212,27 @@ pub fn transition(
     Ok(n == 1)
 }
 
-pub fn set_force_stop(
+/// How the stop under way ends: `shutdown` (ACPI), `force` (powered off at once) or
+/// `hibernate` (memory saved).
+pub fn set_stop_mode(
     conn: &mut DbConnection,
     instance_id: &str,
-    force: bool,
+    mode: &str,
 ) -> Result<(), StoreError> {
     diesel::update(instances::table.find(instance_id))
-        .set(instances::force_stop.eq(force))
+        .set(instances::stop_mode.eq(mode))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Marks a reboot owed (Some(when asked)) or done (None).
+pub fn set_reboot_requested(
+    conn: &mut DbConnection,
+    instance_id: &str,
+    at: Option<&str>,
+) -> Result<(), StoreError> {
+    diesel::update(instances::table.find(instance_id))
+        .set(instances::reboot_requested_at.eq(at))
         .execute(conn)?;
     Ok(())
 }

@@ -112,8 +112,10 @@ diesel::table! {
         ebs_optimized -> Bool,
         monitoring -> Bool,
         cpu_credits -> Text,
-        force_stop -> Bool,
         client_token -> Text,
+        reboot_requested_at -> Nullable<Text>,
+        hibernation_configured -> Bool,
+        stop_mode -> Text,
     }
 }
 

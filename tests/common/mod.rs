@@ -129,6 +129,7 @@ pub async fn start() -> TestGateway {
         host_vcpus: 64,
         host_memory_mib: 65536,
         stop_timeout: std::time::Duration::from_secs(5),
+        reboot_timeout: std::time::Duration::from_secs(5),
         launch_timeout: std::time::Duration::from_secs(1),
         reconcile_interval: std::time::Duration::from_millis(100),
     };
