@@ -345,3 +345,25 @@ def test_every_served_action_answers_as_the_model_says(gateway, ec2, second_acco
         "DeleteKeyPair", "CreateTags", "DeleteTags", "DescribeTags",
     }
     assert answered == exercised
+
+
+# --------------------------------------------------------------------------- paginators
+
+PAGINATED = sorted(a for a in DECL if boto3.client("ec2", region_name="us-east-1").can_paginate(xform_name(a)))
+
+
+@pytest.mark.parametrize("action", PAGINATED)
+def test_every_paginated_action_works_through_its_paginator(ec2, action):
+    """boto3's paginator for each served action that has one, five items a page (EC2's smallest
+    MaxResults): the pages, followed by their NextToken, hold what one unpaged call holds."""
+    name = xform_name(action)
+    paginator = ec2.get_paginator(name)
+    [result_key] = [k.expression for k in paginator.result_keys]
+    whole = getattr(ec2, name)()[result_key]
+    paged = [item for page in paginator.paginate(PaginationConfig={"PageSize": 5}) for item in page[result_key]]
+    if action == "DescribeInstances":
+        # Pages count instances, as on EC2: a reservation may be split across two pages.
+        def instances(reservations):
+            return [(r["ReservationId"], i["InstanceId"]) for r in reservations for i in r["Instances"]]
+        whole, paged = instances(whole), instances(paged)
+    assert paged == whole, (action, len(paged), len(whole))
