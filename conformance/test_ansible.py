@@ -458,32 +458,28 @@ def test_launch_is_idempotent(play):
     assert instance_of(client, instance_id)["State"]["Name"] == "running"
 
 
-def test_stop_is_idempotent(play):
+def change_state_twice(play, wanted: str, action: str, success_key: str) -> None:
+    """ec2_instance state=`wanted`: the first application sends `action` alone and reports the
+    instance under `success_key`; the second changes nothing."""
     client, pb = play["client"], play["play"]
     instance_id = STATE["instance_id"]
 
-    first = succeeded(pb.apply("stopped", "present"))
+    first = succeeded(pb.apply(wanted, "present"))
     assert first.changed_tasks() == {INSTANCE_TASK}, first.describe()
-    assert first.mutations() == [("StopInstances", {"InstanceId.1": instance_id})], first.describe()
-    assert first.results[INSTANCE_TASK]["stop_success"] == [instance_id]
-    assert instance_of(client, instance_id)["State"]["Name"] == "stopped"
+    assert first.mutations() == [(action, {"InstanceId.1": instance_id})], first.describe()
+    assert first.results[INSTANCE_TASK][success_key] == [instance_id]
+    assert instance_of(client, instance_id)["State"]["Name"] == wanted
 
-    idempotent(pb.apply("stopped", "present"))
-    assert instance_of(client, instance_id)["State"]["Name"] == "stopped"
+    idempotent(pb.apply(wanted, "present"))
+    assert instance_of(client, instance_id)["State"]["Name"] == wanted
+
+
+def test_stop_is_idempotent(play):
+    change_state_twice(play, "stopped", "StopInstances", "stop_success")
 
 
 def test_start_again_is_idempotent(play):
-    client, pb = play["client"], play["play"]
-    instance_id = STATE["instance_id"]
-
-    first = succeeded(pb.apply("running", "present"))
-    assert first.changed_tasks() == {INSTANCE_TASK}, first.describe()
-    assert first.mutations() == [("StartInstances", {"InstanceId.1": instance_id})], first.describe()
-    assert first.results[INSTANCE_TASK]["start_success"] == [instance_id]
-    assert instance_of(client, instance_id)["State"]["Name"] == "running"
-
-    idempotent(pb.apply("running", "present"))
-    assert instance_of(client, instance_id)["State"]["Name"] == "running"
+    change_state_twice(play, "running", "StartInstances", "start_success")
 
 
 def test_absent_is_idempotent(play):

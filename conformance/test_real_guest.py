@@ -289,6 +289,12 @@ def marker_count(text: str, marker: str) -> int:
     return sum(1 for line in text.splitlines() if line.strip() == marker)
 
 
+def seen(log: Path, marker: str) -> int:
+    """How many times the guest printed `marker` in its console log file (which, unlike
+    GetConsoleOutput, is not cut to the last 64 KiB)."""
+    return marker_count(log.read_text(errors="replace"), marker) if log.exists() else 0
+
+
 def wait_for_marker(ec2, instance_id: str, marker: str, count: int = 1, timeout: float = BOOT_TIMEOUT) -> float:
     """Polls GetConsoleOutput until `marker` has appeared `count` times; returns the seconds waited."""
     t0 = time.monotonic()
@@ -544,16 +550,13 @@ def test_reboot_force_stop_and_the_console_across_boots(real, ec2):
     waiter(ec2, "instance_running", [iid])
     wait_for_marker(ec2, iid, READY)
 
-    # RebootInstances (twice): ACPI power-off in the guest, libvirt boots it again; it stays
+    # RebootInstances (twice): ACPI power-off in the guest, the gateway boots it again; it stays
     # running throughout. From the third boot on the log outgrows GetConsoleOutput's 64 KiB,
     # so lines are counted in the log file itself.
-    def seen(marker):
-        return marker_count(log.read_text(errors="replace"), marker)
-
     for n in (2, 3):
         ec2.reboot_instances(InstanceIds=[iid])
-        wait_until(f"boot {n} ready", lambda: seen(READY) == n, timeout=BOOT_TIMEOUT)
-        assert seen(BOOTED) == n and seen(POWEROFF) == n - 1
+        wait_until(f"boot {n} ready", lambda: seen(log, READY) == n, timeout=BOOT_TIMEOUT)
+        assert seen(log, BOOTED) == n and seen(log, POWEROFF) == n - 1
         assert state_of(ec2, iid) == "running" and domain_state(iid) == "running"
 
     # Forced stop: powered off at once, the guest never sees a power-button press.
@@ -562,13 +565,13 @@ def test_reboot_force_stop_and_the_console_across_boots(real, ec2):
     waiter(ec2, "instance_stopped", [iid])
     took = time.monotonic() - t0
     assert domain_state(iid) == "shut off"
-    assert seen(POWEROFF) == 2, "a forced stop went through ACPI"
+    assert seen(log, POWEROFF) == 2, "a forced stop went through ACPI"
     assert took < 5, took
 
     # A forced stop does not stick: the next stop is a clean (ACPI) one again.
     ec2.start_instances(InstanceIds=[iid])
     waiter(ec2, "instance_running", [iid])
-    wait_until("boot 4 ready", lambda: seen(READY) == 4, timeout=BOOT_TIMEOUT)
+    wait_until("boot 4 ready", lambda: seen(log, READY) == 4, timeout=BOOT_TIMEOUT)
     ec2.stop_instances(InstanceIds=[iid])
     waiter(ec2, "instance_stopped", [iid])
     on_disk = log.read_text(errors="replace")
@@ -608,13 +611,10 @@ def test_a_guest_that_ignores_the_reboot_is_reset(real, ec2):
     t0 = time.monotonic()
     ec2.reboot_instances(InstanceIds=[iid])
 
-    def seen(marker):
-        return marker_count(log.read_text(errors="replace"), marker) if log.exists() else 0
-
-    assert seen(READY) == 0, "the guest was READY before the reboot was asked: this proves nothing"
-    wait_until("second boot", lambda: seen(BOOTED) == 2, timeout=BOOT_TIMEOUT + real.reboot_timeout_seconds)
+    assert seen(log, READY) == 0, "the guest was READY before the reboot was asked: this proves nothing"
+    wait_until("second boot", lambda: seen(log, BOOTED) == 2, timeout=BOOT_TIMEOUT + real.reboot_timeout_seconds)
     took = time.monotonic() - t0
-    assert seen(POWEROFF) == 0, "the guest powered off cleanly: the reboot was not ignored"
+    assert seen(log, POWEROFF) == 0, "the guest powered off cleanly: the reboot was not ignored"
     assert took >= real.reboot_timeout_seconds, took
     assert "guest ignored the reboot; resetting it" in real.current.stderr_path.read_text(errors="replace")
     assert state_of(ec2, iid) == "running" and domain_state(iid) == "running"
@@ -632,25 +632,22 @@ def test_hibernate_and_resume_a_real_guest(real, ec2):
     waiter(ec2, "instance_running", [iid])
     wait_for_marker(ec2, iid, READY)
 
-    def seen(marker):
-        return marker_count(log.read_text(errors="replace"), marker)
-
     ec2.stop_instances(InstanceIds=[iid], Hibernate=True)
     waiter(ec2, "instance_stopped", [iid])
     assert describe(ec2, iid)["StateReason"]["Code"] == "Client.UserInitiatedHibernate"
     assert domain_state(iid) == "shut off"
     assert "Managed save:   yes" in virsh("dominfo", iid).stdout
-    assert seen(POWEROFF) == 0, "the guest was shut down, not hibernated"
+    assert seen(log, POWEROFF) == 0, "the guest was shut down, not hibernated"
 
     ec2.start_instances(InstanceIds=[iid])
     waiter(ec2, "instance_running", [iid])
     time.sleep(2)
-    assert seen(BOOTED) == 1 and seen(READY) == 1, "the guest booted again instead of resuming"
+    assert seen(log, BOOTED) == 1 and seen(log, READY) == 1, "the guest booted again instead of resuming"
     assert "Managed save:   no" in virsh("dominfo", iid).stdout
     # Resumed and alive: an ordinary stop goes through its acpid.
     ec2.stop_instances(InstanceIds=[iid])
     waiter(ec2, "instance_stopped", [iid])
-    assert seen(POWEROFF) == 1
+    assert seen(log, POWEROFF) == 1
     ec2.terminate_instances(InstanceIds=[iid])
     waiter(ec2, "instance_terminated", [iid])
     assert domain_state(iid) is None

@@ -7,39 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{start, TestGateway};
-use ec2gw::engine::accounts::Admin;
-use ec2gw::engine::images::ImportRequest;
-
-async fn import_image(gw: &TestGateway, name: &str) -> String {
-    let disk = gw.data_dir().join(format!("{name}.qcow2"));
-    let status = std::process::Command::new("qemu-img")
-        .args(["create", "-q", "-f", "qcow2"])
-        .arg(&disk)
-        .arg("64M")
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let store = gw.store.clone();
-    let request = ImportRequest {
-        file: disk,
-        name: name.into(),
-        description: String::new(),
-        account_id: Some(gw.key.account_id.clone()),
-        public: false,
-        architecture: "x86_64".into(),
-        data_dir: gw.data_dir(),
-    };
-    tokio::task::spawn_blocking(move || {
-        Admin { store: &store }
-            .import_image(&request, |_, _| {})
-            .unwrap()
-    })
-    .await
-    .unwrap()
-    .row
-    .image_id
-}
+use common::{import_image, start, TestGateway};
 
 fn all<'a>(body: &'a str, tag: &str) -> Vec<&'a str> {
     let open = format!("<{tag}>");

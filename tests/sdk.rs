@@ -20,45 +20,13 @@ use aws_sdk_ec2::types::{
     TagSpecification, VolumeAttachmentState, VolumeState, VolumeType,
 };
 use aws_sdk_ec2::Client;
-use common::{start, TestGateway, REGION};
-use ec2gw::engine::accounts::Admin;
-use ec2gw::engine::images::ImportRequest;
+use common::{import_image, start, TestGateway, REGION};
 
 /// An ed25519 public key made with `ssh-keygen -t ed25519`; its fingerprint as
 /// `ssh-keygen -l -E sha256` printed it, with the `=` padding EC2 shows.
 const ED25519_PUBLIC: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPejLdHx6i1XLUCbc8Wn5v3Jck41sVtkF7GovyiEwRvh sdk-test";
 const ED25519_FINGERPRINT: &str = "Gcgwv5uwoAnSqwd5x8wiIPodBdQi6A3zYtkuxXxDJPI=";
-
-async fn import_image(gw: &TestGateway, name: &str) -> String {
-    let disk = gw.data_dir().join(format!("{name}.qcow2"));
-    let status = std::process::Command::new("qemu-img")
-        .args(["create", "-q", "-f", "qcow2"])
-        .arg(&disk)
-        .arg("64M")
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let store = gw.store.clone();
-    let request = ImportRequest {
-        file: disk,
-        name: name.into(),
-        description: String::new(),
-        account_id: Some(gw.key.account_id.clone()),
-        public: false,
-        architecture: "x86_64".into(),
-        data_dir: gw.data_dir(),
-    };
-    tokio::task::spawn_blocking(move || {
-        Admin { store: &store }
-            .import_image(&request, |_, _| {})
-            .unwrap()
-    })
-    .await
-    .unwrap()
-    .row
-    .image_id
-}
 
 /// An SDK client for the gateway, configured by hand (no aws-config, no environment, no
 /// TLS): plain http to the in-process endpoint. Retries are off so that every call is one

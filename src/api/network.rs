@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::error::ApiError;
 use super::params::Params;
-use super::shapes::{tag_set, TagItem};
+use super::shapes::{items, tag_set, TagItem};
 use super::Principal;
 use crate::engine::filter::Filter;
 use crate::engine::network::{SecurityGroup, Subnet, Vpc, SUBNET_ADDRESSES};
@@ -313,10 +313,6 @@ impl From<SecurityGroup> for GroupItem {
             tag_set: tag_set(g.tags),
         }
     }
-}
-
-fn items<T, U: From<T>>(values: Vec<T>) -> Items<U> {
-    values.into_iter().map(U::from).collect::<Vec<_>>().into()
 }
 
 pub async fn describe_vpcs(

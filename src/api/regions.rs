@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use super::error::ApiError;
 use super::params::Params;
+use super::shapes::items;
 use super::Principal;
 use crate::engine::filter::Filter;
 use crate::engine::regions::{AccountAttribute, Region, Zone};
@@ -174,10 +175,6 @@ impl From<AccountAttribute> for AttributeItem {
                 .into(),
         }
     }
-}
-
-fn items<T, U: From<T>>(values: Vec<T>) -> Items<U> {
-    values.into_iter().map(U::from).collect::<Vec<_>>().into()
 }
 
 pub fn describe_regions(

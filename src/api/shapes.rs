@@ -22,6 +22,11 @@ pub fn tag_set(tags: Vec<Tag>) -> Items<TagItem> {
         .into()
 }
 
+/// A list of XML items, each made from one engine value.
+pub fn items<T, U: From<T>>(values: Vec<T>) -> Items<U> {
+    values.into_iter().map(U::from).collect::<Vec<_>>().into()
+}
+
 /// `<return>true</return>`, the answer of actions with nothing else to say.
 #[derive(Debug, Serialize)]
 pub struct Return {

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
 use ec2gw::engine::accounts::{AccessKey, Admin};
+use ec2gw::engine::images::ImportRequest;
 use ec2gw::engine::{Engine, Settings, ZoneSetting};
 use ec2gw::hypervisor::libvirt::Libvirt;
 use ec2gw::server::{serve, Gateway};
@@ -299,4 +300,35 @@ impl Drop for TestGateway {
             }
         }
     }
+}
+
+/// Imports an empty 64 MiB qcow2 disk as a private image of the gateway's account.
+pub async fn import_image(gw: &TestGateway, name: &str) -> String {
+    let disk = gw.data_dir().join(format!("{name}.qcow2"));
+    let status = std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&disk)
+        .arg("64M")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let store = gw.store.clone();
+    let request = ImportRequest {
+        file: disk,
+        name: name.into(),
+        description: String::new(),
+        account_id: Some(gw.key.account_id.clone()),
+        public: false,
+        architecture: "x86_64".into(),
+        data_dir: gw.data_dir(),
+    };
+    tokio::task::spawn_blocking(move || {
+        Admin { store: &store }
+            .import_image(&request, |_, _| {})
+            .unwrap()
+    })
+    .await
+    .unwrap()
+    .row
+    .image_id
 }
