@@ -165,6 +165,47 @@ def test_kill_during_launch_and_termination_is_repaired(gw, rng, capsys):
     assert gw.alive()
 
 
+def volume_states(ec2, volume_ids: list[str]) -> dict[str, str]:
+    found = ec2.describe_volumes(Filters=[{"Name": "volume-id", "Values": volume_ids}])["Volumes"]
+    return {v["VolumeId"]: v["State"] for v in found}
+
+
+def test_kill_while_kept_volumes_are_released_and_deleted(gw, rng, capsys):
+    """DeleteOnTermination=false: kill -9 right after TerminateInstances (disks being moved to
+    volumes/), then right after DeleteVolume (disks being removed): every volume ends
+    `available` with its disk, then gone with its disk."""
+    seed, r = rng
+    ec2 = gw.client()
+    instances = gw.run(ec2, count=COUNT, BlockDeviceMappings=[
+        {"DeviceName": "/dev/xvda", "Ebs": {"DeleteOnTermination": False}}])
+    ids = sorted(i["InstanceId"] for i in instances)
+    volumes = sorted(i["BlockDeviceMappings"][0]["Ebs"]["VolumeId"] for i in instances)
+    wait_state(ec2, ids, "running", timeout=REPAIR_TIMEOUT)
+    disks = {v: gw.data_dir / "volumes" / f"{v}.qcow2" for v in volumes}
+
+    delay = r.uniform(0.0, 0.3)
+    ec2.terminate_instances(InstanceIds=ids)
+    time.sleep(delay)
+    gw.kill9()
+    ec2 = restart(gw)
+    context = f"seed {seed}, kill {delay:.2f} s after TerminateInstances"
+    assert_all_gone(gw, ec2, ids, context)
+    wait_until(f"{context}: volumes available",
+               lambda: volume_states(ec2, volumes) == dict.fromkeys(volumes, "available"), timeout=REPAIR_TIMEOUT)
+    assert all(p.is_file() for p in disks.values()), f"{context}: disks {disks}"
+
+    delay = r.uniform(0.0, 0.2)
+    for v in volumes:
+        ec2.delete_volume(VolumeId=v)
+    time.sleep(delay)
+    gw.kill9()
+    ec2 = restart(gw)
+    context = f"seed {seed}, kill {delay:.2f} s after DeleteVolume"
+    wait_until(f"{context}: volumes gone", lambda: volume_states(ec2, volumes) == {}, timeout=REPAIR_TIMEOUT)
+    assert not any(p.exists() for p in disks.values()), f"{context}: disks left"
+    show(capsys, f"kept volumes: released and deleted across kills (seed {seed})")
+
+
 def test_kill_during_stop_is_repaired(gw, rng, capsys):
     seed, r = rng
     ec2 = gw.client()

@@ -1140,17 +1140,55 @@ def test_root_volume_size_and_delete_on_termination_filter(ec2, image, launcher)
     assert found("false") == []
 
 
-def test_root_volume_kept_after_termination_is_refused_not_lost(ec2, image):
-    """AWS keeps a root volume with DeleteOnTermination=false as `available` once its instance
-    terminates. That needs the volume API, which is not served yet, so the gateway refuses the
-    launch rather than delete a disk the user asked to keep."""
-    before = {i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]}
-    with api_error("UnsupportedOperation",
-                   "Root volumes kept after termination (DeleteOnTermination=false) are not supported yet."):
-        ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, BlockDeviceMappings=[
-            {"DeviceName": "/dev/xvda", "Ebs": {"DeleteOnTermination": False}}])
-    after = {i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]}
-    assert after == before, "nothing was launched"
+def test_root_volume_kept_after_termination(ec2, image, launcher, gateway, client_for, second_account):
+    """DeleteOnTermination=false: once the instance is terminated its root volume is `available`
+    (no attachment, its tags kept, its disk moved to DATA_DIR/volumes/); DeleteVolume removes it.
+    An attached volume cannot be deleted."""
+    instance = run_one(launcher, ec2, image, BlockDeviceMappings=[
+        {"DeviceName": "/dev/xvda", "Ebs": {"DeleteOnTermination": False}}],
+        TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "Keep", "Value": "yes"}]}])
+    iid = instance["InstanceId"]
+    [bdm] = instance["BlockDeviceMappings"]
+    assert bdm["Ebs"]["DeleteOnTermination"] is False
+    volume_id = bdm["Ebs"]["VolumeId"]
+    wait_for(ec2, [iid], "running")
+    [attached] = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"]
+    assert attached["State"] == "in-use" and attached["Attachments"][0]["DeleteOnTermination"] is False
+    with api_error("VolumeInUse", f"Volume {volume_id} is currently attached to {iid}"):
+        ec2.delete_volume(VolumeId=volume_id)
+    dry_run_error = None
+    try:
+        ec2.delete_volume(VolumeId=volume_id, DryRun=True)
+    except ClientError as e:
+        dry_run_error = e.response["Error"]["Code"]
+    assert dry_run_error == "VolumeInUse"
+
+    ec2.terminate_instances(InstanceIds=[iid])
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=[iid], WaiterConfig=FAST)
+    [kept] = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"]
+    assert kept["State"] == "available" and kept["Attachments"] == []
+    assert kept["Tags"] == [{"Key": "Keep", "Value": "yes"}]
+    assert (kept["Size"], kept["CreateTime"]) == (attached["Size"], attached["CreateTime"])
+    disk = gateway.data_dir / "volumes" / f"{volume_id}.qcow2"
+    assert disk.is_file(), "the kept volume's disk is not where it should be"
+    assert not (gateway.data_dir / "instances" / iid).exists()
+    assert [v["VolumeId"] for v in ec2.describe_volumes(
+        Filters=[{"Name": "status", "Values": ["available"]}, {"Name": "tag:Keep", "Values": ["yes"]}])["Volumes"]] == [
+        volume_id]
+    assert ec2.describe_volumes(Filters=[{"Name": "attachment.status", "Values": ["attached"]},
+                                         {"Name": "volume-id", "Values": [volume_id]}])["Volumes"] == []
+    # Another account cannot see or delete it.
+    with api_error("InvalidVolume.NotFound"):
+        client_for(second_account).delete_volume(VolumeId=volume_id)
+
+    dry_run(ec2.delete_volume, VolumeId=volume_id)
+    assert ec2.delete_volume(VolumeId=volume_id)["ResponseMetadata"]["HTTPStatusCode"] == 200
+    ec2.get_waiter("volume_deleted").wait(VolumeIds=[volume_id], WaiterConfig=FAST)
+    with api_error("InvalidVolume.NotFound", f"The volume '{volume_id}' does not exist."):
+        ec2.describe_volumes(VolumeIds=[volume_id])
+    with api_error("InvalidVolume.NotFound"):
+        ec2.delete_volume(VolumeId=volume_id)
+    assert not disk.exists()
 
 
 def test_create_and_delete_tags_on_an_instance_and_its_volume(ec2, image, launcher):

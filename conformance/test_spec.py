@@ -362,8 +362,9 @@ def test_every_paginated_action_works_through_its_paginator(ec2, action):
     whole = getattr(ec2, name)()[result_key]
     paged = [item for page in paginator.paginate(PaginationConfig={"PageSize": 5}) for item in page[result_key]]
     if action == "DescribeInstances":
-        # Pages count instances, as on EC2: a reservation may be split across two pages.
+        # Pages count instances, as on EC2: a reservation may be split across two pages (and
+        # one answer groups each reservation's instances together).
         def instances(reservations):
-            return [(r["ReservationId"], i["InstanceId"]) for r in reservations for i in r["Instances"]]
+            return sorted((r["ReservationId"], i["InstanceId"]) for r in reservations for i in r["Instances"])
         whole, paged = instances(whole), instances(paged)
     assert paged == whole, (action, len(paged), len(whole))

@@ -7,14 +7,15 @@ use super::images::{
 use super::instance_types::{DescribeInstanceTypeOfferings, DescribeInstanceTypes};
 use super::instances::{
     DescribeInstanceAttribute, DescribeInstanceCreditSpecifications, DescribeInstanceStatus,
-    DescribeInstances, DescribeVolumes, GetConsoleOutput, ModifyInstanceAttribute, RebootInstances,
-    RunInstances, StartInstances, StopInstances, TerminateInstances,
+    DescribeInstances, GetConsoleOutput, ModifyInstanceAttribute, RebootInstances, RunInstances,
+    StartInstances, StopInstances, TerminateInstances,
 };
 use super::key_pairs::{CreateKeyPair, DeleteKeyPair, DescribeKeyPairs, ImportKeyPair};
 use super::network::{DescribeSecurityGroups, DescribeSubnets, DescribeVpcs};
 use super::params::Params;
 use super::regions::{DescribeAccountAttributes, DescribeAvailabilityZones, DescribeRegions};
 use super::tags::{CreateTags, DeleteTags, DescribeTags};
+use super::volumes::{DeleteVolume, DescribeVolumes};
 
 /// The only API version served: the one every current SDK sends.
 pub const VERSION: &str = "2016-11-15";
@@ -78,6 +79,7 @@ actions!(
     DescribeInstanceStatus,
     DescribeInstanceCreditSpecifications,
     DescribeVolumes,
+    DeleteVolume,
     DescribeVpcs,
     DescribeSubnets,
     DescribeSecurityGroups,

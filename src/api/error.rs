@@ -271,6 +271,14 @@ fn engine_parts(e: &EngineError) -> (&'static str, u16, String) {
             400,
             format!("The instance can't be hibernated because it was not configured at launch for hibernation: {id}"),
         ),
+        EngineError::VolumeInUse {
+            volume_id,
+            instance_id,
+        } => (
+            "VolumeInUse",
+            400,
+            format!("Volume {volume_id} is currently attached to {instance_id}"),
+        ),
         EngineError::KeyPairNotFound(name) => (
             "InvalidKeyPair.NotFound",
             400,

@@ -1,6 +1,6 @@
 //! RunInstances, DescribeInstances, Start/Stop/Reboot/TerminateInstances, GetConsoleOutput,
 //! Describe/ModifyInstanceAttribute, DescribeInstanceStatus,
-//! DescribeInstanceCreditSpecifications, and DescribeVolumes for root volumes.
+//! DescribeInstanceCreditSpecifications.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -399,35 +399,6 @@ impl DescribeInstanceCreditSpecifications {
         Ok(DescribeInstanceCreditSpecifications {
             instance_ids,
             filters,
-            page,
-            dry_run: p.dry_run()?,
-        })
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DescribeVolumes {
-    pub dry_run: bool,
-    pub volume_ids: Vec<String>,
-    pub filters: Vec<Filter>,
-    pub page: Page,
-}
-
-impl DescribeVolumes {
-    pub fn parse(p: &mut Params) -> Result<Self, ApiError> {
-        let volume_ids = p.list("VolumeId");
-        // "If MaxResults is given a value larger than 500, only 500 items are returned" (the
-        // AWS CLI sends 1000 by default).
-        let mut page = p.page(5, i64::MAX)?;
-        page.max_results = page.max_results.map(|n| n.min(500));
-        if !volume_ids.is_empty() && page.max_results.is_some() {
-            return Err(ApiError::InvalidParameterCombination(
-                "The parameter volumeSet cannot be used with the parameter maxResults".into(),
-            ));
-        }
-        Ok(DescribeVolumes {
-            volume_ids,
-            filters: p.filters()?,
             page,
             dry_run: p.dry_run()?,
         })
@@ -991,53 +962,6 @@ struct CreditItem {
     cpu_credits: String,
 }
 
-#[derive(Debug, Serialize)]
-pub struct DescribeVolumesResult {
-    #[serde(rename = "volumeSet")]
-    volume_set: Items<VolumeItem>,
-    #[serde(rename = "nextToken", skip_serializing_if = "Option::is_none")]
-    next_token: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-struct VolumeItem {
-    #[serde(rename = "volumeId")]
-    volume_id: String,
-    size: i32,
-    #[serde(rename = "snapshotId")]
-    snapshot_id: &'static str,
-    #[serde(rename = "availabilityZone")]
-    availability_zone: String,
-    status: &'static str,
-    #[serde(rename = "createTime")]
-    create_time: String,
-    #[serde(rename = "attachmentSet")]
-    attachment_set: Items<VolumeAttachment>,
-    #[serde(rename = "tagSet")]
-    tag_set: Items<TagItem>,
-    #[serde(rename = "volumeType")]
-    volume_type: &'static str,
-    iops: u32,
-    throughput: u32,
-    encrypted: bool,
-    #[serde(rename = "multiAttachEnabled")]
-    multi_attach_enabled: bool,
-}
-
-#[derive(Debug, Serialize)]
-struct VolumeAttachment {
-    #[serde(rename = "volumeId")]
-    volume_id: String,
-    #[serde(rename = "instanceId")]
-    instance_id: String,
-    device: String,
-    status: &'static str,
-    #[serde(rename = "attachTime")]
-    attach_time: String,
-    #[serde(rename = "deleteOnTermination")]
-    delete_on_termination: bool,
-}
-
 // ---- handlers ----
 
 pub async fn run_instances(
@@ -1049,15 +973,6 @@ pub async fn run_instances(
     request.image_id = req
         .image_id
         .ok_or_else(|| ApiError::MissingParameter("ImageId".into()))?;
-    // The root volume lives and dies with its instance here: a volume kept after termination
-    // needs the volume API, which is not served yet. Refused rather than silently deleted.
-    if request.root_delete_on_termination == Some(false) {
-        return Err(ApiError::Engine(
-            EngineError::UnsupportedOperation(
-                "Root volumes kept after termination (DeleteOnTermination=false) are not supported yet.".into(),
-            ),
-        ));
-    }
     for spec in &req.tag_specifications {
         for tag in &spec.tags {
             check_tag(tag)?;
@@ -1302,48 +1217,5 @@ pub async fn describe_instance_credit_specifications(
             })
             .collect::<Vec<_>>()
             .into(),
-    })
-}
-
-pub async fn describe_volumes(
-    engine: &Engine,
-    who: &Principal,
-    req: DescribeVolumes,
-) -> Result<DescribeVolumesResult, ApiError> {
-    let (instances, next_token) = engine
-        .describe_volumes(&who.account_id, req.volume_ids, req.filters, req.page)
-        .await?;
-    if req.dry_run {
-        return Err(ApiError::DryRunOperation);
-    }
-    Ok(DescribeVolumesResult {
-        volume_set: instances
-            .into_iter()
-            .map(|i| VolumeItem {
-                attachment_set: vec![VolumeAttachment {
-                    volume_id: i.row.root_volume_id.clone(),
-                    instance_id: i.row.instance_id.clone(),
-                    device: i.root_device_name.clone(),
-                    status: "attached",
-                    attach_time: i.row.launch_time.clone(),
-                    delete_on_termination: i.row.root_delete_on_termination,
-                }]
-                .into(),
-                volume_id: i.row.root_volume_id,
-                size: i.row.root_size_gib,
-                snapshot_id: "",
-                availability_zone: i.row.availability_zone,
-                status: "in-use",
-                create_time: i.row.launch_time,
-                tag_set: tag_set(i.tags),
-                volume_type: "gp3",
-                iops: 3000,
-                throughput: 125,
-                encrypted: false,
-                multi_attach_enabled: false,
-            })
-            .collect::<Vec<_>>()
-            .into(),
-        next_token,
     })
 }

@@ -12,6 +12,7 @@ pub mod params;
 pub mod regions;
 pub mod shapes;
 pub mod tags;
+pub mod volumes;
 
 pub use action::Action;
 pub use error::ApiError;
@@ -165,8 +166,12 @@ pub async fn handle(
         Action::DescribeVolumes(req) => render_response(
             name,
             request_id,
-            &instances::describe_volumes(engine, who, req).await?,
+            &volumes::describe_volumes(engine, who, req).await?,
         ),
+        Action::DeleteVolume(req) => {
+            volumes::delete_volume(engine, who, req).await?;
+            render_response(name, request_id, &shapes::RETURN_TRUE)
+        }
         Action::DescribeVpcs(req) => render_response(
             name,
             request_id,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
-use super::filter::{any_match, first_unknown, Filter};
+use super::filter::{any_match, Filter};
 use super::ids::{self, Kind};
 use super::network::{default_network, DefaultNetwork, Placement};
 use super::paging::Page;
@@ -558,6 +558,11 @@ impl Engine {
                 instances.push(row);
             }
             rows::insert(conn, &instances)?;
+            let volumes: Vec<_> = instances
+                .iter()
+                .map(|i| super::volumes::root_volume(i, &image.root_device_name))
+                .collect();
+            crate::store::volumes::insert(conn, &volumes)?;
             Ok(Reservation {
                 reservation_id: reservation_id.clone(),
                 owner_id: account_id.to_owned(),
@@ -566,7 +571,7 @@ impl Engine {
         })
     }
 
-    /// DescribeInstances (and, with `volume_ids`, the root volumes' instances).
+    /// DescribeInstances.
     pub async fn describe_instances(
         &self,
         account_id: &str,
@@ -593,14 +598,12 @@ impl Engine {
         let query = InstanceQuery {
             account_id: account_id.to_owned(),
             instance_ids: instance_ids.clone(),
-            volume_ids: Vec::new(),
             filters: filters
                 .into_iter()
                 .map(|f| network_filter(f, &network))
                 .collect(),
             terminated_since: since,
             include_terminated: true,
-            volume_tags: false,
             after,
             limit,
         };
@@ -634,111 +637,6 @@ impl Engine {
                 .await?;
             if !unknown.is_empty() {
                 return Err(not_found(unknown));
-            }
-        }
-        Ok(self
-            .pager()
-            .finish(&scope, &page, found, |i| i.row.instance_id.clone()))
-    }
-
-    /// DescribeVolumes over root volumes: those of instances not yet terminated.
-    pub async fn describe_volumes(
-        &self,
-        account_id: &str,
-        volume_ids: Vec<String>,
-        filters: Vec<Filter>,
-        page: Page,
-    ) -> Result<(Vec<Instance>, Option<String>), EngineError> {
-        if let Some(id) = volume_ids
-            .iter()
-            .find(|id| !ids::is_well_formed(Kind::Volume, id))
-        {
-            return Err(EngineError::MalformedId {
-                kind: Kind::Volume,
-                id: id.clone(),
-            });
-        }
-        const VOLUME_FILTERS: &[&str] = &[
-            "volume-id",
-            "attachment.instance-id",
-            "attachment.device",
-            "attachment.status",
-            "attachment.delete-on-termination",
-            "status",
-            "size",
-            "availability-zone",
-            "volume-type",
-            "encrypted",
-            "tag-key",
-            "tag-value",
-        ];
-        let plain: Vec<Filter> = filters
-            .iter()
-            .filter(|f| !f.name.starts_with("tag:"))
-            .cloned()
-            .collect();
-        if let Some(name) = first_unknown(&plain, VOLUME_FILTERS) {
-            return Err(EngineError::UnknownFilter(name.to_owned()));
-        }
-        // Filters every root volume shares are checked here; the rest run in SQL.
-        let constant = |name: &str, value: &str| {
-            plain
-                .iter()
-                .filter(|f| f.name == name)
-                .all(|f| super::filter::any_match(&f.values, &[value]))
-        };
-        const SHARED: &[(&str, &str)] = &[
-            ("attachment.status", "attached"),
-            ("status", "in-use"),
-            ("volume-type", "gp3"),
-            ("encrypted", "false"),
-            ("attachment.device", "/dev/xvda"),
-        ];
-        let holds = SHARED.iter().all(|(name, value)| constant(name, value));
-        let sql_filters: Vec<Filter> = filters
-            .into_iter()
-            .filter(|f| !SHARED.iter().any(|(name, _)| *name == f.name))
-            .collect();
-        let scope = format!("DescribeVolumes/{account_id}");
-        let (after, limit) = self.pager().start(&scope, &page)?;
-        let query = InstanceQuery {
-            account_id: account_id.to_owned(),
-            instance_ids: Vec::new(),
-            volume_ids: volume_ids.clone(),
-            filters: sql_filters,
-            terminated_since: String::new(),
-            include_terminated: false,
-            volume_tags: true,
-            after,
-            limit,
-        };
-        let network = default_network(self.settings(), account_id);
-        let account = account_id.to_owned();
-        let found = self
-            .store()
-            .run::<_, EngineError, _>(move |conn| {
-                let rows = rows::describe(conn, &query)?;
-                // Volumes carry their own tags.
-                let mut out = views(conn, &account, &network, rows)?;
-                let vol_ids: Vec<String> =
-                    out.iter().map(|i| i.row.root_volume_id.clone()).collect();
-                let mut sets = tag_sets(conn, &account, &vol_ids)?;
-                for i in &mut out {
-                    i.tags = sets.remove(&i.row.root_volume_id).unwrap_or_default();
-                }
-                Ok(out)
-            })
-            .await?;
-        let found: Vec<Instance> = if holds { found } else { Vec::new() };
-        if let Some(missing) = volume_ids
-            .iter()
-            .find(|id| !found.iter().any(|i| &i.row.root_volume_id == *id))
-        {
-            if holds {
-                return Err(EngineError::NotFound {
-                    kind: Kind::Volume,
-                    ids: vec![missing.clone()],
-                });
             }
         }
         Ok(self

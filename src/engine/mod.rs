@@ -14,6 +14,7 @@ pub mod paging;
 pub mod reconciler;
 pub mod regions;
 pub mod tags;
+pub mod volumes;
 
 use crate::store::{Store, StoreError};
 
@@ -95,6 +96,12 @@ pub enum EngineError {
     /// StopInstances Hibernate on an instance launched without hibernation.
     #[error("instance {0} is not configured for hibernation")]
     UnsupportedHibernationConfiguration(String),
+    /// DeleteVolume on a volume still attached.
+    #[error("volume {volume_id} is attached to {instance_id}")]
+    VolumeInUse {
+        volume_id: String,
+        instance_id: String,
+    },
     /// A key pair name that is not the caller's.
     #[error("key pair {0:?} not found")]
     KeyPairNotFound(String),

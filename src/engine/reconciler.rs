@@ -7,10 +7,12 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 
 use super::instances::instance_dir;
+use super::volumes::volume_path;
 use super::{timestamp_now, Engine, EngineError};
 use crate::hypervisor::{disk, DomainSpec, PowerState};
 use crate::store::images as image_rows;
 use crate::store::instances::{self as rows, InstanceRow};
+use crate::store::volumes as volume_rows;
 
 /// How many instances are worked on at once.
 const PARALLEL: usize = 8;
@@ -58,6 +60,10 @@ pub async fn reconcile(engine: &Engine, sweep_orphans: bool) -> Result<(), Engin
         });
     }
     while tasks.join_next().await.is_some() {}
+    let engine_for_volumes = engine.clone();
+    tokio::task::spawn_blocking(move || delete_volumes(&engine_for_volumes))
+        .await
+        .map_err(|e| EngineError::Io(format!("volume deletion: {e}")))??;
     if sweep_orphans {
         let engine = engine.clone();
         let live_ids: Vec<String> = live.into_iter().map(|r| r.instance_id).collect();
@@ -139,12 +145,28 @@ fn launch(engine: &Engine, row: &InstanceRow) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// Destroys and undefines the domain and deletes the instance's files.
-fn tear_down(engine: &Engine, instance_id: &str) -> Result<(), EngineError> {
+/// Destroys and undefines the domain and deletes the instance's files, but for the root
+/// disk of a volume to keep, which moves to the volumes directory first.
+fn tear_down(engine: &Engine, instance_id: &str, keep: Option<&str>) -> Result<(), EngineError> {
     let hypervisor = engine.hypervisor();
     hypervisor.destroy(instance_id)?;
     hypervisor.undefine(instance_id)?;
-    let dir = instance_dir(&engine.settings().data_dir, instance_id);
+    let data_dir = &engine.settings().data_dir;
+    let dir = instance_dir(data_dir, instance_id);
+    if let Some(volume_id) = keep {
+        let to = volume_path(data_dir, volume_id);
+        // Moved already if a crash came after the rename.
+        if !to.exists() {
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| EngineError::Io(format!("{}: {e}", parent.display())))?;
+            }
+            let from = dir.join("disk.qcow2");
+            std::fs::rename(&from, &to).map_err(|e| {
+                EngineError::Io(format!("{} -> {}: {e}", from.display(), to.display()))
+            })?;
+        }
+    }
     match std::fs::remove_dir_all(&dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -262,11 +284,47 @@ fn step(engine: &Engine, row: InstanceRow) -> Result<(), EngineError> {
             }
         },
         "shutting-down" => {
-            tear_down(engine, id)?;
+            let kept = !row.root_delete_on_termination;
+            tear_down(engine, id, kept.then_some(row.root_volume_id.as_str()))?;
+            // The volume first: done again harmlessly if a crash comes before the instance.
+            engine.store().run_now::<_, EngineError>(|conn| {
+                Ok(volume_rows::release(
+                    conn,
+                    &row.root_volume_id,
+                    kept,
+                    &timestamp_now(),
+                )?)
+            })?;
             move_to(engine, &row, &["shutting-down"], "terminated", None)?;
         }
         // Stopped: the domain stays defined and off, its disk kept.
         _ => {}
+    }
+    Ok(())
+}
+
+/// Removes the disks of the volumes DeleteVolume marked `deleting`, then marks them deleted.
+fn delete_volumes(engine: &Engine) -> Result<(), EngineError> {
+    let deleting = engine
+        .store()
+        .run_now::<_, EngineError>(|conn| Ok(volume_rows::in_state(conn, "deleting")?))?;
+    for volume in deleting {
+        let path = volume_path(&engine.settings().data_dir, &volume.volume_id);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(EngineError::Io(format!("{}: {e}", path.display()))),
+        }
+        engine.store().run_now::<_, EngineError>(|conn| {
+            Ok(volume_rows::transition(
+                conn,
+                &volume.volume_id,
+                "deleting",
+                "deleted",
+                &timestamp_now(),
+            )?)
+        })?;
+        tracing::info!(volume = %volume.volume_id, "volume deleted");
     }
     Ok(())
 }
@@ -287,7 +345,7 @@ fn sweep(engine: &Engine, live: &[String]) -> Result<(), EngineError> {
             continue;
         }
         tracing::warn!(domain = %name, "removing a domain with no live instance");
-        tear_down(engine, &name)?;
+        tear_down(engine, &name, None)?;
     }
     Ok(())
 }

@@ -133,8 +133,8 @@ fn taggable(
         Kind::KeyPair => key_pairs::find(conn, id)?.is_some_and(|k| k.account_id == account_id),
         Kind::Instance => crate::store::instances::find(conn, id)?
             .is_some_and(|i| i.account_id == account_id && i.state != "terminated"),
-        Kind::Volume => crate::store::instances::find_by_volume(conn, id)?
-            .is_some_and(|i| i.account_id == account_id && i.state != "terminated"),
+        Kind::Volume => crate::store::volumes::find(conn, id)?
+            .is_some_and(|v| v.account_id == account_id && v.state != "deleted"),
         Kind::Vpc | Kind::Subnet | Kind::SecurityGroup => network.contains(id),
         Kind::Reservation => false,
     };

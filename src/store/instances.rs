@@ -55,18 +55,15 @@ pub struct InstanceRow {
     pub stop_mode: String,
 }
 
-/// A DescribeInstances (or DescribeVolumes) query, already checked by the engine.
+/// A DescribeInstances query, already checked by the engine.
 #[derive(Debug, Clone, Default)]
 pub struct InstanceQuery {
     pub account_id: String,
     pub instance_ids: Vec<String>,
-    pub volume_ids: Vec<String>,
     pub filters: Vec<Filter>,
     /// Terminated instances changed before this are no longer described.
     pub terminated_since: String,
     pub include_terminated: bool,
-    /// Tag filters match the root volume's tags (DescribeVolumes), not the instance's.
-    pub volume_tags: bool,
     pub after: Option<String>,
     pub limit: Option<i64>,
 }
@@ -131,17 +128,6 @@ pub fn insert(conn: &mut DbConnection, rows: &[InstanceRow]) -> Result<(), Store
             .execute(conn)?;
     }
     Ok(())
-}
-
-/// The instance whose root volume this is.
-pub fn find_by_volume(
-    conn: &mut DbConnection,
-    volume_id: &str,
-) -> Result<Option<InstanceRow>, StoreError> {
-    Ok(instances::table
-        .filter(instances::root_volume_id.eq(volume_id))
-        .first::<InstanceRow>(conn)
-        .optional()?)
 }
 
 pub fn find(conn: &mut DbConnection, instance_id: &str) -> Result<Option<InstanceRow>, StoreError> {
@@ -283,9 +269,6 @@ pub fn describe(
     if !q.instance_ids.is_empty() {
         query = query.filter(instances::instance_id.eq_any(q.instance_ids.clone()));
     }
-    if !q.volume_ids.is_empty() {
-        query = query.filter(instances::root_volume_id.eq_any(q.volume_ids.clone()));
-    }
     for filter in &q.filters {
         let values = &filter.values;
         query = match filter.name.as_str() {
@@ -349,31 +332,8 @@ pub fn describe(
                 instances::security_groups,
                 values
             )),
-            // Volume filters, for DescribeVolumes over root volumes.
-            "volume-id" => query.filter(text_matches!(
-                instances::table,
-                instances::root_volume_id,
-                values
-            )),
-            "attachment.instance-id" => query.filter(text_matches!(
-                instances::table,
-                instances::instance_id,
-                values
-            )),
-            "size" => {
-                let sizes: Vec<i32> = values.iter().filter_map(|v| v.parse().ok()).collect();
-                query.filter(instances::root_size_gib.eq_any(sizes))
-            }
-            "attachment.delete-on-termination" => {
-                let wanted: Vec<bool> = values.iter().filter_map(|v| v.parse().ok()).collect();
-                query.filter(instances::root_delete_on_termination.eq_any(wanted))
-            }
             _ => query.filter(super::filters::tag_predicate(
-                if q.volume_tags {
-                    "instances.root_volume_id"
-                } else {
-                    "instances.instance_id"
-                },
+                "instances.instance_id",
                 &q.account_id,
                 filter,
             )),

@@ -10,6 +10,7 @@ pub mod key_pairs;
 pub mod schema;
 pub mod secrets;
 pub mod tags;
+pub mod volumes;
 
 use std::path::PathBuf;
 use std::time::Duration;

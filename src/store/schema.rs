@@ -119,10 +119,27 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    volumes (volume_id) {
+        volume_id -> Text,
+        account_id -> Text,
+        availability_zone -> Text,
+        size_gib -> Integer,
+        state -> Text,
+        created_at -> Text,
+        state_changed_at -> Text,
+        instance_id -> Nullable<Text>,
+        device -> Nullable<Text>,
+        attach_time -> Nullable<Text>,
+        delete_on_termination -> Bool,
+    }
+}
+
 diesel::joinable!(access_keys -> accounts (account_id));
 diesel::joinable!(image_launch_permissions -> images (image_id));
 diesel::allow_tables_to_appear_in_same_query!(
     instances,
+    volumes,
     reservations,
     accounts,
     access_keys,
