@@ -732,6 +732,8 @@ impl Engine {
                 now,
             )?;
             rows::set_stop_mode(conn, &row.instance_id, "shutdown")?;
+            // A reboot asked just as the guest powered itself off is moot.
+            rows::set_reboot_requested(conn, &row.instance_id, None)?;
             Ok("pending".to_owned())
         };
         self.change_states(account_id, instance_ids, check, change)

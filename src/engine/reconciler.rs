@@ -46,15 +46,38 @@ pub async fn reconcile(engine: &Engine, sweep_orphans: bool) -> Result<(), Engin
         .store()
         .run::<_, EngineError, _>(|conn| Ok(rows::live(conn)?))
         .await?;
+    // Every domain's state in a few libvirt calls rather than one per instance; read after
+    // the rows, so a domain is never older than its row. Without it (libvirtd down), each
+    // step asks for its own and fails or gives up as it must.
+    let states = if live.is_empty() {
+        None
+    } else {
+        let hypervisor = engine.hypervisor().clone();
+        match tokio::task::spawn_blocking(move || hypervisor.states()).await {
+            Ok(Ok(states)) => Some(std::sync::Arc::new(states)),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "listing domain states failed; asking one by one");
+                None
+            }
+            Err(e) => return Err(EngineError::Io(format!("listing domain states: {e}"))),
+        }
+    };
     let mut tasks = JoinSet::new();
     for row in live.iter().cloned() {
         if tasks.len() >= PARALLEL {
             let _ = tasks.join_next().await;
         }
         let engine = engine.clone();
+        let states = states.clone();
         tasks.spawn_blocking(move || {
             let id = row.instance_id.clone();
-            if let Err(e) = step(&engine, row) {
+            // Only running and stopping instances are judged by their domain's state.
+            let observed = match &states {
+                _ if !matches!(row.state.as_str(), "running" | "stopping") => Ok(None),
+                Some(states) => Ok(states.get(&id).copied()),
+                None => engine.hypervisor().state(&id).map_err(EngineError::from),
+            };
+            if let Err(e) = observed.and_then(|observed| step(&engine, row, observed)) {
                 tracing::warn!(instance = %id, error = %e, "reconcile step failed; retrying next pass");
             }
         });
@@ -184,18 +207,30 @@ fn ask_again(waited: chrono::TimeDelta) -> bool {
     waited < SHUTDOWN_RESEND || waited.num_seconds() % SHUTDOWN_RESEND.num_seconds().max(1) == 0
 }
 
+/// Whether a reboot is owed, by the row or, if the row says none, by the database now.
+fn rebooting(engine: &Engine, row: &InstanceRow) -> Result<bool, EngineError> {
+    if row.reboot_requested_at.is_some() {
+        return Ok(true);
+    }
+    let now = engine
+        .store()
+        .run_now::<_, EngineError>(|conn| Ok(rows::find(conn, &row.instance_id)?))?;
+    Ok(now.is_some_and(|r| r.reboot_requested_at.is_some()))
+}
+
 /// The reboot asked of the instance is done.
 fn reboot_done(engine: &Engine, row: &InstanceRow) -> Result<(), EngineError> {
-    if row.reboot_requested_at.is_none() {
-        return Ok(());
-    }
     engine.store().run_now::<_, EngineError>(|conn| {
         Ok(rows::set_reboot_requested(conn, &row.instance_id, None)?)
     })
 }
 
 /// Moves one instance one step towards what its row says.
-fn step(engine: &Engine, row: InstanceRow) -> Result<(), EngineError> {
+fn step(
+    engine: &Engine,
+    row: InstanceRow,
+    observed: Option<PowerState>,
+) -> Result<(), EngineError> {
     let hypervisor = engine.hypervisor();
     let id = row.instance_id.as_str();
     match row.state.as_str() {
@@ -219,17 +254,16 @@ fn step(engine: &Engine, row: InstanceRow) -> Result<(), EngineError> {
                 move_to(engine, &row, &["pending"], "running", Some(("", "")))?;
             }
         }
-        "running" => match hypervisor.state(id)? {
+        "running" => match observed {
             // Deleted behind our back: the overlay still holds the disk, so bring it back.
             None => {
                 tracing::warn!(instance = %id, "domain missing while running; redefining it");
                 launch(engine, &row)?;
                 reboot_done(engine, &row)?;
             }
-            // The guest powered off for the reboot asked of it: boot it again.
-            Some(PowerState::ShutOff | PowerState::Crashed)
-                if row.reboot_requested_at.is_some() =>
-            {
+            // The guest powered off for the reboot asked of it (the row, read at the start of
+            // the pass, may predate the request: read it again): boot it again.
+            Some(PowerState::ShutOff | PowerState::Crashed) if rebooting(engine, &row)? => {
                 hypervisor.start(id)?;
                 reboot_done(engine, &row)?;
                 tracing::info!(instance = %id, "rebooted");
@@ -260,7 +294,7 @@ fn step(engine: &Engine, row: InstanceRow) -> Result<(), EngineError> {
                 }
             }
         },
-        "stopping" => match hypervisor.state(id)? {
+        "stopping" => match observed {
             None | Some(PowerState::ShutOff | PowerState::Crashed) => {
                 move_to(engine, &row, &["stopping"], "stopped", None)?;
             }

@@ -7,6 +7,7 @@
 //! The connection is reopened once, and the operation retried, when a call fails because it was
 //! lost (libvirtd restarted): every operation here is idempotent, so the retry is safe.
 
+use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 
 use quick_xml::escape::escape;
@@ -270,6 +271,37 @@ impl Hypervisor for Libvirt {
         })
     }
 
+    fn states(&self) -> Result<HashMap<String, PowerState>, HypervisorError> {
+        self.with_conn("list domain states", |conn| {
+            let mut states = HashMap::new();
+            // One listing per state; the rare others (crashed, suspended) are asked one by one.
+            for (flags, state) in [
+                (
+                    sys::VIR_CONNECT_LIST_DOMAINS_RUNNING,
+                    Some(PowerState::Running),
+                ),
+                (
+                    sys::VIR_CONNECT_LIST_DOMAINS_SHUTOFF,
+                    Some(PowerState::ShutOff),
+                ),
+                (
+                    sys::VIR_CONNECT_LIST_DOMAINS_PAUSED,
+                    Some(PowerState::Transitional),
+                ),
+                (sys::VIR_CONNECT_LIST_DOMAINS_OTHER, None),
+            ] {
+                for dom in conn.list_all_domains(flags)? {
+                    let state = match state {
+                        Some(state) => state,
+                        None => known_power_state(dom.state()?.0),
+                    };
+                    states.insert(dom.name()?, state);
+                }
+            }
+            Ok(states)
+        })
+    }
+
     fn owned_domains(&self, owner: &str) -> Result<Vec<String>, HypervisorError> {
         self.with_conn("list domains", |conn| {
             let mut names = Vec::new();
@@ -475,8 +507,10 @@ mod tests {
         hv.define(&s).unwrap(); // again: same uuid, no conflict
         assert_eq!(hv.state(&name).unwrap(), Some(PowerState::ShutOff));
 
+        assert_eq!(hv.states().unwrap().get(&name), Some(&PowerState::ShutOff));
         hv.start(&name).unwrap();
         assert_eq!(hv.state(&name).unwrap(), Some(PowerState::Running));
+        assert_eq!(hv.states().unwrap().get(&name), Some(&PowerState::Running));
         hv.start(&name).unwrap(); // already running
         assert_eq!(hv.state(&name).unwrap(), Some(PowerState::Running));
 
@@ -519,6 +553,7 @@ mod tests {
 
         hv.undefine(&name).unwrap();
         assert_eq!(hv.state(&name).unwrap(), None);
+        assert_eq!(hv.states().unwrap().get(&name), None);
         assert!(!hv.owned_domains("test-owner").unwrap().contains(&name));
         hv.undefine(&name).unwrap(); // already gone
     }

@@ -62,6 +62,9 @@ pub trait Hypervisor: Send + Sync {
     fn undefine(&self, name: &str) -> Result<(), HypervisorError>;
     /// The domain's state, or None if there is no such domain.
     fn state(&self, name: &str) -> Result<Option<PowerState>, HypervisorError>;
+    /// Every domain's state by name, in a few calls however many domains there are; a name
+    /// missing from it has no domain.
+    fn states(&self) -> Result<std::collections::HashMap<String, PowerState>, HypervisorError>;
     /// The names of every domain whose ec2gw metadata names `owner`.
     fn owned_domains(&self, owner: &str) -> Result<Vec<String>, HypervisorError>;
 }
