@@ -10,6 +10,7 @@ runs the workloads and writes bench/reports/<timestamp>.md, .json and .png.
 """
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import random
@@ -234,7 +235,10 @@ INSTANCE_COLUMNS = ("instance_id", "account_id", "reservation_id", "launch_index
                     "state_changed_at", "user_data", "disable_api_termination", "disable_api_stop",
                     "shutdown_behavior", "security_groups", "subnet_id", "root_volume_id",
                     "root_size_gib", "root_delete_on_termination", "ebs_optimized", "monitoring",
-                    "cpu_credits", "force_stop", "client_token")
+                    "cpu_credits", "client_token", "reboot_requested_at", "hibernation_configured",
+                    "stop_mode")
+VOLUME_COLUMNS = ("volume_id", "account_id", "availability_zone", "size_gib", "state", "created_at",
+                  "state_changed_at", "instance_id", "device", "attach_time", "delete_on_termination")
 TAG_COLUMNS = ("account_id", "resource_id", "tag_key", "tag_value", "resource_type")
 RESERVATION_COLUMNS = ("reservation_id", "account_id", "client_token", "request_hash", "created_at")
 
@@ -256,29 +260,41 @@ def catalogue(owner):
     return {"images": (IMAGE_COLUMNS, images)}
 
 
+def default_network_id(prefix, account_id, what):
+    """The id src/engine/network.rs derives for the account's default VPC, subnets and group."""
+    digest = hashlib.sha256(f"ec2gw default network\0{account_id}\0{what}".encode()).hexdigest()
+    return f"{prefix}-{digest[:17]}"
+
+
 def fleet(owner, image_id):
     """100,000 stopped instances in 1,000 reservations, each tagged Name and env (10 values).
 
     Stopped, because the libvirt test driver forgets its domains when the gateway restarts and
     the reconciler would relaunch every `running` row; a stopped row is left alone."""
     now = "2026-01-01T00:00:00.000Z"
-    reservations, instances, tags = [], [], []
+    reservations, instances, volumes, tags = [], [], [], []
     reservation = None
+    subnet = default_network_id("subnet", owner, "us-east-1a")
+    group = default_network_id("sg", owner, "default group")
     for i in range(BIG):
         if i % 100 == 0:
             reservation = "r-%017x" % random.getrandbits(68)
             reservations.append((reservation, owner, None, "0" * 64, now))
         instance_id = "i-%017x" % random.getrandbits(68)
+        volume_id = "vol-%017x" % random.getrandbits(68)
         instances.append((instance_id, owner, reservation, i % 100, image_id, "t3.nano", 2, 512, None,
                           "us-east-1a", "stopped", "Client.UserInitiatedShutdown",
                           "Client.UserInitiatedShutdown: User initiated shutdown",
                           "User initiated (2026-01-01 00:00:00 GMT)", now, now, "", False, False, "stop",
-                          "", None, "vol-%017x" % random.getrandbits(68), 8, True, False, False,
-                          "unlimited", False, ""))
+                          group, subnet, volume_id, 8, True, False, False,
+                          "unlimited", "", None, False, "shutdown"))
+        volumes.append((volume_id, owner, "us-east-1a", 8, "in-use", now, now, instance_id, "/dev/xvda", now,
+                        True))
         tags.append((owner, instance_id, "Name", "node-%06d" % i, "instance"))
         tags.append((owner, instance_id, "env", "env-%d" % (i % 10), "instance"))
     return {"reservations": (RESERVATION_COLUMNS, reservations),
-            "instances": (INSTANCE_COLUMNS, instances), "tags": (TAG_COLUMNS, tags)}
+            "instances": (INSTANCE_COLUMNS, instances), "volumes": (VOLUME_COLUMNS, volumes),
+            "tags": (TAG_COLUMNS, tags)}
 
 
 def fill(database, tables):

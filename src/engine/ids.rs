@@ -72,6 +72,17 @@ pub fn new_id(kind: Kind) -> String {
     id
 }
 
+/// Every id shaped like one of this kind, or MalformedId naming the first that is not.
+pub fn check_well_formed(kind: Kind, ids: &[String]) -> Result<(), super::EngineError> {
+    match ids.iter().find(|id| !is_well_formed(kind, id)) {
+        Some(id) => Err(super::EngineError::MalformedId {
+            kind,
+            id: id.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Whether `id` is shaped like an id of this kind: the prefix, then 8 or 17 lowercase hex
 /// digits (EC2 still honours the short ids of old resources).
 pub fn is_well_formed(kind: Kind, id: &str) -> bool {

@@ -88,19 +88,6 @@ pub const ATTRIBUTES: &[&str] = &[
     "deregistrationProtection",
 ];
 
-fn check_ids(image_ids: &[String]) -> Result<(), EngineError> {
-    match image_ids
-        .iter()
-        .find(|id| !ids::is_well_formed(Kind::Image, id))
-    {
-        Some(id) => Err(EngineError::MalformedId {
-            kind: Kind::Image,
-            id: id.clone(),
-        }),
-        None => Ok(()),
-    }
-}
-
 fn is_account_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
@@ -111,7 +98,7 @@ fn visible(
     account_id: &str,
     image_id: &str,
 ) -> Result<ImageRow, EngineError> {
-    check_ids(&[image_id.to_owned()])?;
+    ids::check_well_formed(Kind::Image, &[image_id.to_owned()])?;
     let not_found = || EngineError::NotFound {
         kind: Kind::Image,
         ids: vec![image_id.to_owned()],
@@ -147,7 +134,7 @@ impl Engine {
         search: ImageSearch,
         page: Page,
     ) -> Result<(Vec<Image>, Option<String>), EngineError> {
-        check_ids(&search.image_ids)?;
+        ids::check_well_formed(Kind::Image, &search.image_ids)?;
         let plain: Vec<Filter> = search
             .filters
             .iter()

@@ -223,19 +223,6 @@ fn not_found(ids: Vec<String>) -> EngineError {
     }
 }
 
-fn check_instance_ids(instance_ids: &[String]) -> Result<(), EngineError> {
-    match instance_ids
-        .iter()
-        .find(|id| !ids::is_well_formed(Kind::Instance, id))
-    {
-        Some(id) => Err(EngineError::MalformedId {
-            kind: Kind::Instance,
-            id: id.clone(),
-        }),
-        None => Ok(()),
-    }
-}
-
 /// The caller's instances by id, all of them or NotFound naming the missing ones; terminated
 /// ones count while they are still describable.
 fn owned_instances(
@@ -243,7 +230,7 @@ fn owned_instances(
     account_id: &str,
     instance_ids: &[String],
 ) -> Result<Vec<InstanceRow>, EngineError> {
-    check_instance_ids(instance_ids)?;
+    ids::check_well_formed(Kind::Instance, instance_ids)?;
     let mut found = Vec::new();
     let mut missing = Vec::new();
     for id in instance_ids {
@@ -579,7 +566,7 @@ impl Engine {
         filters: Vec<Filter>,
         page: Page,
     ) -> Result<(Vec<Instance>, Option<String>), EngineError> {
-        check_instance_ids(&instance_ids)?;
+        ids::check_well_formed(Kind::Instance, &instance_ids)?;
         let plain: Vec<Filter> = filters
             .iter()
             .filter(|f| !f.name.starts_with("tag:"))

@@ -157,15 +157,7 @@ impl Engine {
         key_pair_ids: Vec<String>,
         filters: Vec<Filter>,
     ) -> Result<Vec<KeyPair>, EngineError> {
-        if let Some(id) = key_pair_ids
-            .iter()
-            .find(|id| !ids::is_well_formed(Kind::KeyPair, id))
-        {
-            return Err(EngineError::MalformedId {
-                kind: Kind::KeyPair,
-                id: id.clone(),
-            });
-        }
+        ids::check_well_formed(Kind::KeyPair, &key_pair_ids)?;
         let plain: Vec<Filter> = filters
             .iter()
             .filter(|f| !f.name.starts_with("tag:"))

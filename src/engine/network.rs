@@ -473,15 +473,7 @@ impl Engine {
         page: &Page,
     ) -> Result<(Vec<SecurityGroup>, Option<String>), EngineError> {
         check_filters(filters, GROUP_FILTERS)?;
-        if let Some(id) = group_ids
-            .iter()
-            .find(|id| !ids::is_well_formed(Kind::SecurityGroup, id))
-        {
-            return Err(EngineError::MalformedId {
-                kind: Kind::SecurityGroup,
-                id: id.clone(),
-            });
-        }
+        ids::check_well_formed(Kind::SecurityGroup, group_ids)?;
         let network = self.tagged_network(account_id).await?;
         if let Some(name) = group_names.iter().find(|n| *n != DEFAULT_GROUP_NAME) {
             return Err(EngineError::SecurityGroupNotFound(format!(

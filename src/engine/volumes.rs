@@ -57,19 +57,6 @@ fn attachment_status(filter: Filter) -> Filter {
     }
 }
 
-fn check_volume_ids(volume_ids: &[String]) -> Result<(), EngineError> {
-    match volume_ids
-        .iter()
-        .find(|id| !ids::is_well_formed(Kind::Volume, id))
-    {
-        Some(id) => Err(EngineError::MalformedId {
-            kind: Kind::Volume,
-            id: id.clone(),
-        }),
-        None => Ok(()),
-    }
-}
-
 impl Engine {
     /// DescribeVolumes: the caller's volumes, filtered and paged in the database.
     pub async fn describe_volumes(
@@ -79,7 +66,7 @@ impl Engine {
         filters: Vec<Filter>,
         page: Page,
     ) -> Result<(Vec<Volume>, Option<String>), EngineError> {
-        check_volume_ids(&volume_ids)?;
+        ids::check_well_formed(Kind::Volume, &volume_ids)?;
         let is_constant = |f: &Filter| CONSTANT_FILTERS.iter().any(|(name, _)| *name == f.name);
         let known = |f: &Filter| {
             f.name.starts_with("tag:")
@@ -149,7 +136,7 @@ impl Engine {
         account_id: &str,
         volume_id: &str,
     ) -> Result<(), EngineError> {
-        check_volume_ids(std::slice::from_ref(&volume_id.to_owned()))?;
+        ids::check_well_formed(Kind::Volume, &[volume_id.to_owned()])?;
         let account = account_id.to_owned();
         let id = volume_id.to_owned();
         self.store()
