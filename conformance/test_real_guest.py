@@ -579,7 +579,7 @@ def test_reboot_force_stop_and_the_console_across_boots(real, ec2):
 
     # GetConsoleOutput after four boots (~22 KB of log each, so over 64 KiB): AWS keeps "only the
     # most recent 64 KB of console output", so the last boot and its power-off must show, by
-    # default and with Latest=true (the gateway returns the first 64 KiB by default).
+    # default and with Latest=true (a gateway that returned the first 64 KiB would fail here).
     size = log.stat().st_size
     default = console(ec2, iid)
     latest = ec2.get_console_output(InstanceId=iid, Latest=True).get("Output", "")
@@ -647,7 +647,8 @@ def test_hibernate_and_resume_a_real_guest(real, ec2):
     # Resumed and alive: an ordinary stop goes through its acpid.
     ec2.stop_instances(InstanceIds=[iid])
     waiter(ec2, "instance_stopped", [iid])
-    assert seen(log, POWEROFF) == 1
+    # (The gateway repeats the ACPI press while the guest is going down: one or more lines.)
+    assert seen(log, POWEROFF) >= 1, "the resumed guest did not hear the power button"
     ec2.terminate_instances(InstanceIds=[iid])
     waiter(ec2, "instance_terminated", [iid])
     assert domain_state(iid) is None

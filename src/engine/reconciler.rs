@@ -48,7 +48,9 @@ pub async fn reconcile(engine: &Engine, sweep_orphans: bool) -> Result<(), Engin
         .await?;
     // Every domain's state in a few libvirt calls rather than one per instance; read after
     // the rows, so a domain is never older than its row. Without it (libvirtd down), each
-    // step asks for its own and fails or gives up as it must.
+    // step asks for its own and fails or gives up as it must. A domain in none of the
+    // listings is asked for by name: one that changed state between two listings (a guest
+    // powering off is in none of them while it goes down) is not missing.
     let states = if live.is_empty() {
         None
     } else {
@@ -74,8 +76,8 @@ pub async fn reconcile(engine: &Engine, sweep_orphans: bool) -> Result<(), Engin
             // Only running and stopping instances are judged by their domain's state.
             let observed = match &states {
                 _ if !matches!(row.state.as_str(), "running" | "stopping") => Ok(None),
-                Some(states) => Ok(states.get(&id).copied()),
-                None => engine.hypervisor().state(&id).map_err(EngineError::from),
+                Some(states) if states.contains_key(&id) => Ok(states.get(&id).copied()),
+                _ => engine.hypervisor().state(&id).map_err(EngineError::from),
             };
             if let Err(e) = observed.and_then(|observed| step(&engine, row, observed)) {
                 tracing::warn!(instance = %id, error = %e, "reconcile step failed; retrying next pass");
