@@ -281,3 +281,72 @@ async fn a_launch_that_cannot_be_made_ends_terminated_with_its_reason() {
     );
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_terminated_instance_is_gone_after_an_hour() {
+    let gw = start().await;
+    let ami = import_image(&gw, "expiry").await;
+    let run = gw
+        .post(&format!(
+            "Action=RunInstances&Version=2016-11-15&ImageId={ami}&MinCount=2&MaxCount=2"
+        ))
+        .await;
+    let ids = all(&run.body, "instanceId");
+    let (old, recent) = (ids[0].to_owned(), ids[1].to_owned());
+    wait_for(&gw, &[&old, &recent], "running").await;
+    gw.post(&format!(
+        "Action=TerminateInstances&Version=2016-11-15&InstanceId.1={old}&InstanceId.2={recent}"
+    ))
+    .await;
+    wait_for(&gw, &[&old, &recent], "terminated").await;
+
+    // As if `old` had been terminated an hour and a second ago.
+    let aged = old.clone();
+    gw.store
+        .run::<_, ec2gw::store::StoreError, _>(move |conn| {
+            let then = (chrono::Utc::now() - chrono::TimeDelta::seconds(3601))
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string();
+            let moved = ec2gw::store::instances::transition(
+                conn,
+                &aged,
+                &["terminated"],
+                "terminated",
+                None,
+                None,
+                "",
+                &then,
+            )?;
+            assert!(moved);
+            Ok(())
+        })
+        .await
+        .unwrap();
+
+    let not_found = format!("The instance ID '{old}' does not exist");
+    for form in [
+        format!("Action=DescribeInstances&Version=2016-11-15&InstanceId.1={old}"),
+        format!("Action=DescribeInstances&Version=2016-11-15&InstanceId.1={old}&InstanceId.2={recent}"),
+        format!("Action=TerminateInstances&Version=2016-11-15&InstanceId.1={old}"),
+        format!("Action=DescribeInstanceStatus&Version=2016-11-15&InstanceId.1={old}&IncludeAllInstances=true"),
+        format!("Action=GetConsoleOutput&Version=2016-11-15&InstanceId={old}"),
+        format!("Action=DescribeInstanceAttribute&Version=2016-11-15&InstanceId={old}&Attribute=instanceType"),
+    ] {
+        let a = gw.post(&form).await;
+        assert_eq!(
+            (a.status, a.code(), a.message()),
+            (400, "InvalidInstanceID.NotFound", not_found.as_str()),
+            "{form}"
+        );
+    }
+    let listed = gw.post("Action=DescribeInstances&Version=2016-11-15").await;
+    assert_eq!(all(&listed.body, "instanceId"), [recent.as_str()]);
+    // The one terminated within the hour is still there by id.
+    let recent_one = gw
+        .post(&format!(
+            "Action=DescribeInstances&Version=2016-11-15&InstanceId.1={recent}"
+        ))
+        .await;
+    assert_eq!(recent_one.status, 200, "{}", recent_one.body);
+    gw.stop().await;
+}

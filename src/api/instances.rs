@@ -1157,25 +1157,15 @@ pub async fn describe_instance_status(
     who: &Principal,
     req: DescribeInstanceStatus,
 ) -> Result<InstanceStatusResult, ApiError> {
-    let (instances, next_token) = if req.instance_ids.is_empty() {
-        engine
-            .describe_instances(&who.account_id, Vec::new(), Vec::new(), req.page)
-            .await?
-    } else {
-        (
-            engine
-                .instances_by_id(&who.account_id, req.instance_ids)
-                .await?,
-            None,
-        )
-    };
+    let (instances, next_token) = engine
+        .describe_instance_status(&who.account_id, req.instance_ids, req.include_all, req.page)
+        .await?;
     if req.dry_run {
         return Err(ApiError::DryRunOperation);
     }
     Ok(InstanceStatusResult {
         instance_status_set: instances
             .into_iter()
-            .filter(|i| req.include_all || i.row.state == "running")
             .map(|i| {
                 let running = i.row.state == "running";
                 InstanceStatusItem {
@@ -1197,10 +1187,8 @@ pub async fn describe_instance_credit_specifications(
     who: &Principal,
     req: DescribeInstanceCreditSpecifications,
 ) -> Result<CreditSpecificationsResult, ApiError> {
-    // Without ids, AWS lists the burstable instances whose credits are unlimited.
-    let all_unlimited = req.instance_ids.is_empty();
     let (instances, next_token) = engine
-        .describe_instances(&who.account_id, req.instance_ids, req.filters, req.page)
+        .describe_credit_specifications(&who.account_id, req.instance_ids, req.filters, req.page)
         .await?;
     if req.dry_run {
         return Err(ApiError::DryRunOperation);
@@ -1209,8 +1197,6 @@ pub async fn describe_instance_credit_specifications(
         next_token,
         set: instances
             .into_iter()
-            .filter(|i| i.row.instance_type.starts_with('t'))
-            .filter(|i| !all_unlimited || i.row.cpu_credits == "unlimited")
             .map(|i| CreditItem {
                 instance_id: i.row.instance_id,
                 cpu_credits: i.row.cpu_credits,

@@ -223,6 +223,44 @@ fn not_found(ids: Vec<String>) -> EngineError {
     }
 }
 
+/// The reservation an earlier RunInstances with the request's ClientToken made, if any; the
+/// same token with another request is IdempotentParameterMismatch.
+fn reservation_by_token(
+    conn: &mut DbConnection,
+    account_id: &str,
+    req: &RunRequest,
+    hash: &str,
+    network: &DefaultNetwork,
+) -> Result<Option<Reservation>, EngineError> {
+    let Some(token) = req.client_token.as_deref().filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let Some(existing) = rows::find_reservation_by_token(conn, account_id, token)? else {
+        return Ok(None);
+    };
+    if existing.request_hash != hash {
+        return Err(EngineError::IdempotentParameterMismatch(token.to_owned()));
+    }
+    let instances = rows::of_reservation(conn, &existing.reservation_id)?;
+    Ok(Some(Reservation {
+        reservation_id: existing.reservation_id,
+        owner_id: existing.account_id,
+        instances: views(conn, account_id, network, instances)?,
+    }))
+}
+
+/// Terminated instances whose state changed before this are gone for every caller.
+fn terminated_cutoff() -> String {
+    (chrono::Utc::now() - TERMINATED_VISIBLE_FOR)
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// Whether the row is the caller's and still describable (see `terminated_cutoff`).
+fn visible_to(row: &InstanceRow, account_id: &str, cutoff: &str) -> bool {
+    row.account_id == account_id && (row.state != "terminated" || *row.state_changed_at >= *cutoff)
+}
+
 /// The caller's instances by id, all of them or NotFound naming the missing ones; terminated
 /// ones count while they are still describable.
 fn owned_instances(
@@ -231,11 +269,12 @@ fn owned_instances(
     instance_ids: &[String],
 ) -> Result<Vec<InstanceRow>, EngineError> {
     ids::check_well_formed(Kind::Instance, instance_ids)?;
+    let cutoff = terminated_cutoff();
     let mut found = Vec::new();
     let mut missing = Vec::new();
     for id in instance_ids {
         match rows::find(conn, id)? {
-            Some(row) if row.account_id == account_id => found.push(row),
+            Some(row) if visible_to(&row, account_id, &cutoff) => found.push(row),
             _ => missing.push(id.clone()),
         }
     }
@@ -415,18 +454,8 @@ impl Engine {
         placement: Placement,
     ) -> Result<Reservation, EngineError> {
         let hash = request_hash(&req);
-        if let Some(token) = req.client_token.as_deref().filter(|t| !t.is_empty()) {
-            if let Some(existing) = rows::find_reservation_by_token(conn, account_id, token)? {
-                if existing.request_hash != hash {
-                    return Err(EngineError::IdempotentParameterMismatch(token.to_owned()));
-                }
-                let instances = rows::of_reservation(conn, &existing.reservation_id)?;
-                return Ok(Reservation {
-                    reservation_id: existing.reservation_id,
-                    owner_id: existing.account_id,
-                    instances: views(conn, account_id, network, instances)?,
-                });
-            }
+        if let Some(existing) = reservation_by_token(conn, account_id, &req, &hash, network)? {
+            return Ok(existing);
         }
         let image = image_rows::find(conn, &req.image_id)?
             .filter(|i| i.state == "available")
@@ -467,7 +496,7 @@ impl Engine {
         let now = timestamp_now();
         let reservation_id = ids::new_id(Kind::Reservation);
         let token = req.client_token.clone().filter(|t| !t.is_empty());
-        crate::store::write_transaction(conn, |conn| {
+        let written = crate::store::write_transaction(conn, |conn| {
             if !rows::insert_reservation(
                 conn,
                 &ReservationRow {
@@ -555,7 +584,16 @@ impl Engine {
                 owner_id: account_id.to_owned(),
                 instances: views(conn, account_id, network, instances)?,
             })
-        })
+        });
+        match written {
+            // The same token was written in the meantime (by another gateway on the same
+            // database): a retry of the same request gets that reservation, as on AWS.
+            Err(EngineError::IdempotentParameterMismatch(token)) => {
+                reservation_by_token(conn, account_id, &req, &hash, network)?
+                    .ok_or(EngineError::IdempotentParameterMismatch(token))
+            }
+            written => written,
+        }
     }
 
     /// DescribeInstances.
@@ -564,6 +602,61 @@ impl Engine {
         account_id: &str,
         instance_ids: Vec<String>,
         filters: Vec<Filter>,
+        page: Page,
+    ) -> Result<(Vec<Instance>, Option<String>), EngineError> {
+        self.describe_narrowed(account_id, instance_ids, filters, Vec::new(), page)
+            .await
+    }
+
+    /// DescribeInstanceStatus: the running instances, or all with `include_all`; narrowed
+    /// before paging, so every page but the last is full.
+    pub async fn describe_instance_status(
+        &self,
+        account_id: &str,
+        instance_ids: Vec<String>,
+        include_all: bool,
+        page: Page,
+    ) -> Result<(Vec<Instance>, Option<String>), EngineError> {
+        let running = Filter {
+            name: "instance-state-name".into(),
+            values: vec!["running".into()],
+        };
+        let narrowing = if include_all { vec![] } else { vec![running] };
+        self.describe_narrowed(account_id, instance_ids, Vec::new(), narrowing, page)
+            .await
+    }
+
+    /// DescribeInstanceCreditSpecifications: the burstable (t*) instances; without ids, as on
+    /// AWS, only those whose credits are unlimited.
+    pub async fn describe_credit_specifications(
+        &self,
+        account_id: &str,
+        instance_ids: Vec<String>,
+        filters: Vec<Filter>,
+        page: Page,
+    ) -> Result<(Vec<Instance>, Option<String>), EngineError> {
+        let mut narrowing = vec![Filter {
+            name: "instance-type".into(),
+            values: vec!["t*".into()],
+        }];
+        if instance_ids.is_empty() {
+            narrowing.push(Filter {
+                name: rows::CPU_CREDITS_FILTER.into(),
+                values: vec!["unlimited".into()],
+            });
+        }
+        self.describe_narrowed(account_id, instance_ids, filters, narrowing, page)
+            .await
+    }
+
+    /// The caller's instances by `filters` (checked against what DescribeInstances knows) and
+    /// the engine's own `narrowing`, paged.
+    async fn describe_narrowed(
+        &self,
+        account_id: &str,
+        instance_ids: Vec<String>,
+        filters: Vec<Filter>,
+        narrowing: Vec<Filter>,
         page: Page,
     ) -> Result<(Vec<Instance>, Option<String>), EngineError> {
         ids::check_well_formed(Kind::Instance, &instance_ids)?;
@@ -578,9 +671,7 @@ impl Engine {
         }
         let scope = format!("DescribeInstances/{account_id}");
         let (after, limit) = self.pager().start(&scope, &page)?;
-        let since = (chrono::Utc::now() - TERMINATED_VISIBLE_FOR)
-            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-            .to_string();
+        let cutoff = terminated_cutoff();
         let network = default_network(self.settings(), account_id);
         let query = InstanceQuery {
             account_id: account_id.to_owned(),
@@ -588,8 +679,9 @@ impl Engine {
             filters: filters
                 .into_iter()
                 .map(|f| network_filter(f, &network))
+                .chain(narrowing)
                 .collect(),
-            terminated_since: since,
+            terminated_since: cutoff.clone(),
             include_terminated: true,
             after,
             limit,
@@ -615,7 +707,8 @@ impl Engine {
                 .run::<_, EngineError, _>(move |conn| {
                     let mut unknown = Vec::new();
                     for id in missing {
-                        if rows::find(conn, &id)?.is_none_or(|r| r.account_id != account) {
+                        if rows::find(conn, &id)?.is_none_or(|r| !visible_to(&r, &account, &cutoff))
+                        {
                             unknown.push(id);
                         }
                     }
@@ -1018,18 +1111,12 @@ impl Engine {
             .await
     }
 
-    /// The caller's instances by id (for status and credit answers).
+    /// The caller's instances by id, all of them or NotFound (for DryRun answers).
     pub async fn instances_by_id(
         &self,
         account_id: &str,
         instance_ids: Vec<String>,
     ) -> Result<Vec<Instance>, EngineError> {
-        if instance_ids.is_empty() {
-            let (found, _) = self
-                .describe_instances(account_id, Vec::new(), Vec::new(), Page::default())
-                .await?;
-            return Ok(found);
-        }
         let network = default_network(self.settings(), account_id);
         let account = account_id.to_owned();
         self.store()

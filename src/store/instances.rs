@@ -68,6 +68,10 @@ pub struct InstanceQuery {
     pub limit: Option<i64>,
 }
 
+/// The engine's own filter on the credit option (no EC2 filter has it, so no caller can
+/// name it: callers' filters are checked against `FILTERS`).
+pub const CPU_CREDITS_FILTER: &str = "ec2gw:cpu-credits";
+
 /// The instance filters answered in SQL (and the tag filters).
 pub const FILTERS: &[&str] = &[
     "instance-id",
@@ -319,6 +323,11 @@ pub fn describe(
             "subnet-id" => query.filter(text_matches!(
                 instances::table,
                 instances::subnet_id.assume_not_null(),
+                values
+            )),
+            CPU_CREDITS_FILTER => query.filter(text_matches!(
+                instances::table,
+                instances::cpu_credits,
                 values
             )),
             "owner-id" => query.filter(text_matches!(
