@@ -34,6 +34,21 @@ def dry_run(call, **kwargs):
         call(DryRun=True, **kwargs)
 
 
+CLI_PREFIX = "An error occurred ({code}) when calling the {op} operation: "
+
+
+def assert_cli_error(result, code: str, op: str, message: str | None = None) -> None:
+    """The AWS CLI failed as it does for an EC2 error: nothing on stdout, `An error occurred
+    (CODE) when calling the OP operation: MESSAGE` on stderr (MESSAGE exactly, if given)."""
+    assert result.rc in (254, 255), result
+    assert result.stdout == "", result
+    prefix = CLI_PREFIX.format(code=code, op=op)
+    text = result.stderr.strip()
+    assert text.startswith(prefix) and len(text) > len(prefix), result.stderr
+    if message is not None:
+        assert text == prefix + message, result.stderr
+
+
 def loose(client_for, account=None):
     """A client that sends what it is given: no client-side parameter validation."""
     return client_for(

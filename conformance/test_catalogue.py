@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError, WaiterError
 
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
 ZONE_IDS = ["use1-az1", "use1-az2", "use1-az3"]
-from assertions import DRY_RUN_MESSAGE, api_error, dry_run, loose, uid  # noqa: F401
+from assertions import DRY_RUN_MESSAGE, api_error, assert_cli_error, dry_run, loose, uid  # noqa: F401
 INVALID_KEY_FORMAT = "Key is not in valid OpenSSH public key format"
 CREATE_TIME_FORMAT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 KEY_PAIR_ID = re.compile(r"^key-[0-9a-f]{17}$")
@@ -130,18 +130,6 @@ def check_pages(pages: list[dict], recorder: Recorder, list_key: str, page_size:
     assert sent == [None] + [p["NextToken"] for p in pages[:-1]]
     assert {call.get("MaxResults") for call in recorder.calls} == {page_size}
     return [item for page in pages for item in page[list_key]]
-
-
-CLI_PREFIX = "An error occurred ({code}) when calling the {op} operation: "
-
-
-def assert_cli_error(result, code: str, op: str, message: str | None = None) -> None:
-    assert result.rc in (254, 255), result
-    assert result.stdout == "", result
-    prefix = CLI_PREFIX.format(code=code, op=op)
-    assert result.stderr.strip().startswith(prefix), result.stderr
-    if message is not None:
-        assert result.stderr.strip() == prefix + message, result.stderr
 
 
 # =========================================================================== fixtures
@@ -1292,6 +1280,10 @@ def test_cli_key_pairs(aws, gateway, ssh_keys, tmp_path):
         [created, "ed25519", ssh_sha256(private) + "="],
         [imported, "rsa", out["KeyFingerprint"]],
     ]
+    deleted = aws("ec2", "delete-key-pair", *ep, "--key-name", created).json()
+    assert deleted["Return"] is True and deleted["KeyPairId"].startswith("key-"), deleted
+    result = aws("ec2", "describe-key-pairs", *ep, "--key-names", created)
+    assert_cli_error(result, "InvalidKeyPair.NotFound", "DescribeKeyPairs", f"The key pair '{created}' does not exist")
 
 
 def test_cli_tags(aws, gateway, import_image):
@@ -1306,6 +1298,13 @@ def test_cli_tags(aws, gateway, import_image):
     rest = aws("ec2", "describe-tags", *ep, *filters, "--starting-token", first["NextToken"]).json()
     assert "NextToken" not in rest, rest
     assert sorted((t["Key"], t["Value"]) for t in first["Tags"] + rest["Tags"]) == [(f"t{i}", f"v{i}") for i in range(7)]
+    # A key alone deletes the tag whatever its value; a key and value only if the value matches.
+    result = aws("ec2", "delete-tags", *ep, "--resources", image_id, "--tags", "Key=t0", "Key=t1,Value=v1",
+                 "Key=t2,Value=other")
+    assert (result.rc, result.stdout) == (0, ""), result
+    left = aws("ec2", "describe-tags", *ep, "--filters", f"Name=resource-id,Values={image_id}",
+               "--query", "Tags[].Key").json()
+    assert sorted(left) == [f"t{i}" for i in range(2, 7)]
     result = aws("ec2", "create-tags", *ep, "--dry-run", "--resources", image_id, "--tags", "Key=dry,Value=run")
     assert_cli_error(result, "DryRunOperation", "CreateTags", DRY_RUN_MESSAGE)
 

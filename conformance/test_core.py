@@ -12,6 +12,8 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
+from assertions import assert_cli_error
+
 import ec2wire
 from ec2wire import NS, action, utcnow
 
@@ -66,18 +68,6 @@ def zone_names(response: dict) -> list[str]:
 
 def random_access_key_id() -> str:
     return "AKIA" + "".join(secrets.choice(string.ascii_uppercase + "234567") for _ in range(16))
-
-
-CLI_PREFIX = "An error occurred ({code}) when calling the {op} operation: "
-
-
-def assert_cli_error(result, code: str, op: str) -> None:
-    assert result.rc == 255, result
-    assert result.stdout == "", result
-    message = result.stderr.strip()
-    prefix = CLI_PREFIX.format(code=code, op=op)
-    assert message.startswith(prefix), result.stderr
-    assert len(message) > len(prefix), result.stderr
 
 
 # =========================================================================== AWS CLI
@@ -190,7 +180,18 @@ def test_cli_wrong_secret(aws, gateway):
         "ec2", "describe-regions", "--endpoint-url", gateway.endpoint,
         env={"AWS_SECRET_ACCESS_KEY": "w" * 40},
     )
-    assert_cli_error(result, "SignatureDoesNotMatch", "DescribeRegions")
+    assert_cli_error(result, "SignatureDoesNotMatch", "DescribeRegions", (
+        "The request signature we calculated does not match the signature you provided. Check your AWS Secret "
+        "Access Key and signing method. Consult the service documentation for details."))
+
+
+def test_cli_unknown_access_key(aws, gateway):
+    result = aws(
+        "ec2", "describe-regions", "--endpoint-url", gateway.endpoint,
+        env={"AWS_ACCESS_KEY_ID": random_access_key_id()},
+    )
+    assert_cli_error(result, "AuthFailure", "DescribeRegions",
+                     "AWS was not able to validate the provided access credentials")
 
 
 def test_cli_unknown_zone(aws, gateway):

@@ -25,7 +25,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from assertions import DRY_RUN_MESSAGE, api_error, dry_run, loose, uid  # noqa: F401
+from assertions import DRY_RUN_MESSAGE, api_error, assert_cli_error, dry_run, loose, uid  # noqa: F401
 INSTANCE_ID = re.compile(r"^i-[0-9a-f]{17}$")
 RESERVATION_ID = re.compile(r"^r-[0-9a-f]{17}$")
 VOLUME_ID = re.compile(r"^vol-[0-9a-f]{17}$")
@@ -970,6 +970,26 @@ def test_describe_instance_status_listing(fleet):
     assert {s["InstanceStatus"]["Status"] for s in every if s["InstanceId"] in ids["batch"]} == {"not-applicable"}
 
 
+def test_status_and_credit_listings_page_what_they_answer(fleet):
+    """DescribeInstanceStatus (running only, unless IncludeAllInstances) and
+    DescribeInstanceCreditSpecifications without ids (the unlimited burstable ones) narrow before
+    they page: no short or empty page with a NextToken."""
+    ec2, ids = fleet["ec2"], fleet["ids"]
+
+    def pages(operation, key, **kwargs):
+        found = list(ec2.get_paginator(operation).paginate(PaginationConfig={"PageSize": 5}, **kwargs))
+        assert not found[-1].get("NextToken"), found[-1]
+        return [sorted(item["InstanceId"] for item in page[key]) for page in found]
+
+    # Four of the seven run: one page of four, where paging the seven first gave 5 + 2 rows.
+    assert pages("describe_instance_status", "InstanceStatuses") == [sorted(ids["web"] + ids["db"])]
+    every = pages("describe_instance_status", "InstanceStatuses", IncludeAllInstances=True)
+    assert [len(p) for p in every] == [5, 2]
+    assert sorted(sum(every, [])) == sorted(fleet["all"])
+    # Only db is t3 (unlimited); the six t2.micro are standard.
+    assert pages("describe_instance_credit_specifications", "InstanceCreditSpecifications") == [ids["db"]]
+
+
 # =========================================================================== errors and DryRun
 
 
@@ -1319,7 +1339,8 @@ def test_aws_cli(gateway, aws, client_for, public_image, launcher):
 
     launched = cli("run-instances", "--image-id", public_image, "--instance-type", "t2.micro", "--count", "2",
                    "--user-data", USER_DATA,
-                   "--tag-specifications", f"ResourceType=instance,Tags=[{{Key=Name,Value={name}}}]").json()
+                   "--block-device-mappings", "DeviceName=/dev/xvda,Ebs={DeleteOnTermination=false}",
+                   "--tag-specifications", f"ResourceType=instance,Tags=[{{Key=Name,Value={name}}},{{Key=Team,Value=a}}]").json()
     ids = sorted(i["InstanceId"] for i in launched["Instances"])
     launcher.adopt(client, ids)
     assert len(ids) == 2 and RESERVATION_ID.match(launched["ReservationId"])
@@ -1344,6 +1365,24 @@ def test_aws_cli(gateway, aws, client_for, public_image, launcher):
         "StartingInstances": [change(ids[0], "stopped", "pending")]}
     wait_for(client, [ids[0]], "running")
     assert cli("reboot-instances", "--instance-ids", ids[0]).rc == 0
+    statuses = cli("describe-instance-status", "--instance-ids", *ids, "--query",
+                   "InstanceStatuses[].[InstanceId,InstanceState.Name,InstanceStatus.Status]").json()
+    assert sorted(statuses) == [[i, "running", "ok"] for i in ids]
+    assert cli("describe-instance-credit-specifications", "--instance-ids", ids[0]).json() == {
+        "InstanceCreditSpecifications": [{"InstanceId": ids[0], "CpuCredits": "standard"}]}
+    assert cli("delete-tags", "--resources", *ids, "--tags", "Key=Team").rc == 0
+    assert cli("describe-tags", "--filters", f"Name=resource-id,Values={ids[0]}",
+               "--query", "Tags[].Key").json() == ["Name"]
+
+    # Termination protection, set and cleared through the CLI's boolean flags.
+    protect = cli("modify-instance-attribute", "--instance-id", ids[0], "--disable-api-termination")
+    assert (protect.rc, protect.stdout) == (0, ""), protect
+    assert cli("describe-instance-attribute", "--instance-id", ids[0], "--attribute", "disableApiTermination").json() == {
+        "InstanceId": ids[0], "DisableApiTermination": {"Value": True}}
+    assert_cli_error(cli("terminate-instances", "--instance-ids", *ids), "OperationNotPermitted", "TerminateInstances",
+                     f"The instance '{ids[0]}' may not be terminated. "
+                     "Modify its 'disableApiTermination' instance attribute and try again.")
+    assert cli("modify-instance-attribute", "--instance-id", ids[0], "--no-disable-api-termination").rc == 0
 
     dry = cli("terminate-instances", "--instance-ids", *ids, "--dry-run")
     assert dry.rc in (254, 255) and dry.stdout == ""
@@ -1359,6 +1398,17 @@ def test_aws_cli(gateway, aws, client_for, public_image, launcher):
         (i, "shutting-down") for i in ids]
     wait_for(client, ids, "terminated")
     assert cli("wait", "instance-terminated", "--instance-ids", *ids).rc == 0
+
+    # The root volumes outlive their instances (DeleteOnTermination=false) until DeleteVolume.
+    volumes = sorted(i["BlockDeviceMappings"][0]["Ebs"]["VolumeId"] for i in launched["Instances"])
+    assert cli("describe-volumes", "--volume-ids", *volumes, "--query", "Volumes[].State").json() == [
+        "available", "available"]
+    for volume in volumes:
+        deleted = cli("delete-volume", "--volume-id", volume)
+        assert (deleted.rc, deleted.stdout) == (0, ""), deleted
+    assert cli("wait", "volume-deleted", "--volume-ids", *volumes).rc == 0
+    assert_cli_error(cli("delete-volume", "--volume-id", volumes[0]), "InvalidVolume.NotFound", "DeleteVolume",
+                     f"The volume '{volumes[0]}' does not exist.")
 
 
 # =========================================================================== concurrency

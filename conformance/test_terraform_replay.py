@@ -506,3 +506,96 @@ def test_apply_and_destroy_with_termination_protection(tf):
     ec2.terminate_instances(InstanceIds=[instance_id])
     assert tf_wait(ec2, instance_id, DELETE_PENDING, DELETE_TARGET)["State"]["Name"] == "terminated"
     STATE.pop("instance_id")
+
+
+# =========================================================================== the default network
+
+
+def test_apply_and_destroy_in_the_default_vpc(tf):
+    """The default network read by data sources, and an instance placed with subnet_id and
+    vpc_security_group_ids:
+
+        data "aws_vpc" "default"            { default = true }
+        data "aws_subnet" "a"               { vpc_id = data.aws_vpc.default.id  availability_zone = ZONE
+                                              default_for_az = true }
+        data "aws_security_group" "default" { vpc_id = data.aws_vpc.default.id  name = "default" }
+        resource "aws_instance" "net"       { ami = ...  instance_type = "t3.nano"
+                                              subnet_id = data.aws_subnet.a.id
+                                              vpc_security_group_ids = [data.aws_security_group.default.id] }
+
+    The data sources send only the attribute filters that are set (the provider's
+    newAttributeFilterList), under the names it uses (isDefault, availabilityZone, defaultForAz)."""
+    needs("ami")
+    ec2, wire = tf["ec2"], tf["wire"]
+    start = wire.mark()
+    [vpc] = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"]
+    assert vpc["IsDefault"] is True and vpc["State"] == "available"
+    assert vpc["CidrBlock"] == "172.31.0.0/16" and vpc["OwnerId"] == tf["account"].account_id
+    [subnet] = ec2.describe_subnets(Filters=[
+        {"Name": "availabilityZone", "Values": [ZONE]},
+        {"Name": "defaultForAz", "Values": ["true"]},
+        {"Name": "vpc-id", "Values": [vpc["VpcId"]]},
+    ])["Subnets"]
+    assert (subnet["VpcId"], subnet["AvailabilityZone"], subnet["DefaultForAz"]) == (vpc["VpcId"], ZONE, True)
+    assert subnet["State"] == "available"
+    [group] = ec2.describe_security_groups(Filters=[
+        {"Name": "group-name", "Values": ["default"]},
+        {"Name": "vpc-id", "Values": [vpc["VpcId"]]},
+    ])["SecurityGroups"]
+    # What data.aws_security_group reads: id, name, description, vpc_id, owner.
+    assert (group["GroupName"], group["VpcId"], group["OwnerId"]) == ("default", vpc["VpcId"], vpc["OwnerId"])
+    assert group["Description"] == "default VPC security group"
+    assert wire.actions(start) == ["DescribeVpcs", "DescribeSubnets", "DescribeSecurityGroups"]
+
+    token = terraform_unique_id()
+    resp = ec2.run_instances(
+        ImageId=STATE["ami"]["ImageId"], InstanceType="t3.nano", MinCount=1, MaxCount=1, ClientToken=token,
+        SubnetId=subnet["SubnetId"], SecurityGroupIds=[group["GroupId"]],
+        DisableApiTermination=False, EbsOptimized=False, Monitoring={"Enabled": False},
+        HibernationOptions={"Configured": False}, Placement={"AvailabilityZone": ""},
+        CreditSpecification={"CpuCredits": "unlimited"})
+    sent = wire.last("RunInstances")
+    assert (sent["SubnetId"], sent["SecurityGroupId.1"]) == (subnet["SubnetId"], group["GroupId"])
+    instance_id = resp["Instances"][0]["InstanceId"]
+    STATE["instance_id"] = instance_id
+    instance = tf_wait(ec2, instance_id, CREATE_PENDING, CREATE_TARGET)
+    # The provider reads vpc_security_group_ids from groupSet, subnet_id and the VPC back.
+    assert (instance["SubnetId"], instance["VpcId"]) == (subnet["SubnetId"], vpc["VpcId"])
+    assert instance["Placement"]["AvailabilityZone"] == ZONE
+    assert instance["SecurityGroups"] == [{"GroupId": group["GroupId"], "GroupName": "default"}]
+    [read_vpc] = ec2.describe_vpcs(VpcIds=[instance["VpcId"]])["Vpcs"]
+    assert read_vpc == vpc
+
+    ec2.modify_instance_attribute(InstanceId=instance_id, DisableApiTermination={"Value": False})
+    ec2.terminate_instances(InstanceIds=[instance_id])
+    assert tf_wait(ec2, instance_id, DELETE_PENDING, DELETE_TARGET)["State"]["Name"] == "terminated"
+    STATE.pop("instance_id")
+
+
+def test_not_found_codes_the_provider_branches_on(tf):
+    """A refresh after something was removed outside Terraform: each resource's read gets the
+    *.NotFound code the provider takes for "gone" (and removes from its state)."""
+    ec2 = tf["ec2"]
+    missing = {
+        "instance": "i-0123456789abcdef0", "image": "ami-0123456789abcdef0", "vpc": "vpc-0123456789abcdef0",
+        "subnet": "subnet-0123456789abcdef0", "group": "sg-0123456789abcdef0", "volume": "vol-0123456789abcdef0",
+        "key": uid("tf-gone"),
+    }
+    with api_error("InvalidInstanceID.NotFound", f"The instance ID '{missing['instance']}' does not exist"):
+        ec2.describe_instances(InstanceIds=[missing["instance"]])
+    with api_error("InvalidAMIID.NotFound", f"The image id '[{missing['image']}]' does not exist"):
+        ec2.describe_images(ImageIds=[missing["image"]])
+    with api_error("InvalidVpcID.NotFound", f"The vpc ID '{missing['vpc']}' does not exist"):
+        ec2.describe_vpcs(VpcIds=[missing["vpc"]])
+    with api_error("InvalidSubnetID.NotFound", f"The subnet ID '{missing['subnet']}' does not exist"):
+        ec2.describe_subnets(SubnetIds=[missing["subnet"]])
+    with api_error("InvalidGroup.NotFound", f"The security group '{missing['group']}' does not exist"):
+        ec2.describe_security_groups(GroupIds=[missing["group"]])
+    with api_error("InvalidVolume.NotFound", f"The volume '{missing['volume']}' does not exist."):
+        ec2.describe_volumes(VolumeIds=[missing["volume"]])
+    with api_error("InvalidKeyPair.NotFound", f"The key pair '{missing['key']}' does not exist"):
+        ec2.describe_key_pairs(KeyNames=[missing["key"]])
+    # Burstable credits of a non-existent instance: the same code (the provider tolerates
+    # UnsupportedOperation only).
+    with api_error("InvalidInstanceID.NotFound"):
+        ec2.describe_instance_credit_specifications(InstanceIds=[missing["instance"]])
