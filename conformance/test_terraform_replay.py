@@ -24,13 +24,14 @@ import contextlib
 import datetime
 import itertools
 import re
-import secrets
 import subprocess
 import time
 from urllib.parse import parse_qsl
 
 import pytest
 from botocore.exceptions import ClientError
+
+from assertions import api_error, uid
 
 ZONE = "us-east-1a"
 USER_DATA = "#!/bin/sh\necho 'managed by terraform'\n"
@@ -47,25 +48,10 @@ STATE: dict = {}
 _unique = itertools.count(1)
 
 
-def uid(prefix: str) -> str:
-    return f"{prefix}-{secrets.token_hex(5)}"
-
-
 def terraform_unique_id() -> str:
     """helper/id.UniqueId(): "terraform-" + UTC timestamp to 1/10000 s + an 8-hex-digit counter."""
     now = datetime.datetime.now(datetime.timezone.utc)
     return f"terraform-{now.strftime('%Y%m%d%H%M%S')}{now.microsecond // 100:04d}{next(_unique):08x}"
-
-
-@contextlib.contextmanager
-def api_error(code: str, message: str | None = None, status: int = 400):
-    with pytest.raises(ClientError) as excinfo:
-        yield excinfo
-    err = excinfo.value.response
-    assert err["Error"]["Code"] == code, err
-    assert err["ResponseMetadata"]["HTTPStatusCode"] == status, err
-    if message is not None:
-        assert err["Error"]["Message"] == message, err
 
 
 class Wire:

@@ -251,9 +251,7 @@ fn reservation_by_token(
 
 /// Terminated instances whose state changed before this are gone for every caller.
 fn terminated_cutoff() -> String {
-    (chrono::Utc::now() - TERMINATED_VISIBLE_FOR)
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+    super::timestamp(chrono::Utc::now() - TERMINATED_VISIBLE_FOR)
 }
 
 /// Whether the row is the caller's and still describable (see `terminated_cutoff`).

@@ -251,9 +251,12 @@ impl Engine {
 
 /// Now, as EC2 writes times: RFC 3339, UTC, milliseconds.
 pub fn timestamp_now() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+    timestamp(chrono::Utc::now())
+}
+
+/// A time as EC2 writes it (and as the store compares it, as text).
+pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 impl From<diesel::result::Error> for EngineError {
