@@ -93,9 +93,14 @@ async fn handle(
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let mut trace = Trace::default();
+    let mut body_left_unread = false;
     let (status, body, code) = match process(&gateway, req, &request_id, &mut trace).await {
         Ok(xml) => (StatusCode::OK, xml, None),
         Err(e) => {
+            body_left_unread = matches!(
+                e,
+                ApiError::RequestTooLarge(_) | ApiError::MethodNotAllowed(_)
+            );
             if let ApiError::Internal(_) | ApiError::Engine(crate::engine::EngineError::Store(_)) =
                 e
             {
@@ -131,6 +136,11 @@ async fn handle(
         headers.insert("x-amzn-requestid", id);
     }
     headers.insert(http::header::SERVER, HeaderValue::from_static("ec2gw"));
+    if body_left_unread {
+        // hyper drops a connection whose request body was not read. Saying so keeps a
+        // client's pool from sending its next request down that closing socket.
+        headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
     Ok(response)
 }
 

@@ -310,10 +310,15 @@ async fn oversized_bodies_and_other_methods_are_refused() {
     let big = format!("{DESCRIBE_REGIONS}&Pad={}", "x".repeat(70 * 1024));
     let a = gw.post(&big).await;
     assert_eq!((a.status, a.code()), (413, "RequestEntityTooLarge"));
+    assert_eq!(a.headers["connection"], "close");
     let a = gw
         .send(gw.signed("PUT", "/", DESCRIBE_REGIONS.as_bytes(), &gw.signer()))
         .await;
     assert_eq!((a.status, a.code()), (405, "MethodNotAllowed"));
+    assert_eq!(a.headers["connection"], "close");
+    let a = gw.post(DESCRIBE_REGIONS).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(!a.headers.contains_key("connection"));
     gw.stop().await;
 }
 
