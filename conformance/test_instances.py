@@ -643,7 +643,10 @@ def test_incorrect_instance_state(ec2, image, launcher):
         ec2.modify_instance_attribute(InstanceId=iid, InstanceType={"Value": "t3.micro"})
     with api_error("IncorrectInstanceState", not_stopped):
         ec2.modify_instance_attribute(InstanceId=iid, UserData={"Value": b"#!/bin/sh\n"})
+    with api_error("IncorrectInstanceState", not_stopped):
+        ec2.modify_instance_attribute(InstanceId=iid, EbsOptimized={"Value": True})
     assert one(ec2, iid)["InstanceType"] == "t2.micro"
+    assert one(ec2, iid)["EbsOptimized"] is False
 
     ec2.stop_instances(InstanceIds=[iid])
     wait_for(ec2, [iid], "stopped")
@@ -764,6 +767,9 @@ def test_modify_instance_type_and_user_data_while_stopped(ec2, image, launcher):
         "Value": "t3.small"}
     assert ec2.describe_instance_attribute(InstanceId=iid, Attribute="userData")["UserData"] == {
         "Value": base64.b64encode(new_data).decode()}
+    ec2.modify_instance_attribute(InstanceId=iid, EbsOptimized={"Value": True})
+    assert ec2.describe_instance_attribute(InstanceId=iid, Attribute="ebsOptimized")["EbsOptimized"] == {
+        "Value": True}
     stopped = one(ec2, iid)
     assert (stopped["InstanceType"], stopped["CpuOptions"]) == ("t3.small", {"CoreCount": 1, "ThreadsPerCore": 2})
 
@@ -968,6 +974,63 @@ def test_describe_instance_status_listing(fleet):
     assert {s["InstanceId"]: s["InstanceState"]["Name"] for s in every} == {
         **{i: "running" for i in ids["web"] + ids["db"]}, **{i: "stopped" for i in ids["batch"]}}
     assert {s["InstanceStatus"]["Status"] for s in every if s["InstanceId"] in ids["batch"]} == {"not-applicable"}
+
+
+def test_describe_instance_status_filters(fleet, client_for):
+    """DescribeInstanceStatus's own filters: the state, the zone, and the statuses it shows (a
+    running instance ok and reachable, any other not-applicable with no details); no instance has
+    scheduled events. Filters AND with IncludeAllInstances, which alone lets non-running ones in."""
+    ec2, ids = fleet["ec2"], fleet["ids"]
+    running, stopped = sorted(ids["web"] + ids["db"]), sorted(ids["batch"])
+
+    def listed(*filters, **kwargs):
+        resp = ec2.describe_instance_status(Filters=[{"Name": n, "Values": v} for n, v in filters], **kwargs)
+        return sorted(s["InstanceId"] for s in resp["InstanceStatuses"])
+
+    assert listed(("instance-status.status", ["ok"])) == running
+    assert listed(("system-status.status", ["not-applicable"])) == []
+    assert listed(("system-status.status", ["not-applicable"]), IncludeAllInstances=True) == stopped
+    assert listed(("instance-status.status", ["ok", "not-*"]), IncludeAllInstances=True) == sorted(fleet["all"])
+    assert listed(("instance-status.status", ["impaired", "initializing"]), IncludeAllInstances=True) == []
+    assert listed(("instance-status.reachability", ["pass?d"]), IncludeAllInstances=True) == running
+    assert listed(("system-status.reachability", ["failed"]), IncludeAllInstances=True) == []
+    assert listed(("instance-state-name", ["stopped"]), IncludeAllInstances=True) == stopped
+    assert listed(("instance-state-code", ["16"]), IncludeAllInstances=True) == running
+    assert listed(("availability-zone", ["us-east-1b"])) == ids["db"]
+    assert listed(("availability-zone", ["us-east-1a"]), ("system-status.status", ["ok"])) == ids["web"]
+    assert listed(("availability-zone-id", ["use1-az2"]), IncludeAllInstances=True) == ids["db"]
+    assert listed(("operator.managed", ["false"]), IncludeAllInstances=True) == sorted(fleet["all"])
+    assert listed(("event.code", ["*"]), IncludeAllInstances=True) == []
+    assert listed(("attached-ebs-status.status", ["*"]), IncludeAllInstances=True) == []
+    assert listed(("instance-status.status", ["ok"]), InstanceIds=[ids["db"][0], ids["batch"][0]]) == ids["db"]
+    # The paginator pages what the filters leave: no short page before the last.
+    pages = list(ec2.get_paginator("describe_instance_status").paginate(
+        IncludeAllInstances=True, Filters=[{"Name": "instance-status.status", "Values": ["not-applicable"]}],
+        PaginationConfig={"PageSize": 5}))
+    assert [sorted(s["InstanceId"] for s in p["InstanceStatuses"]) for p in pages] == [stopped]
+    for name in ("instance-id", "tag:Role", "bogus"):
+        with api_error("InvalidParameterValue", f"The filter '{name}' is invalid"):
+            ec2.describe_instance_status(Filters=[{"Name": name, "Values": ["x"]}])
+    raw = loose(client_for, fleet["account"])
+    with api_error("InvalidParameterCombination",
+                   "The parameter instancesSet cannot be used with the parameter maxResults"):
+        raw.describe_instance_status(InstanceIds=[ids["db"][0]], MaxResults=5)
+
+
+def test_describe_volumes_paginator_crosses_pages(fleet):
+    """The fleet's seven root volumes, five to a page, and a filtered listing that fits on one."""
+    ec2, ids = fleet["ec2"], fleet["ids"]
+    roots = {i["InstanceId"]: i["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
+             for r in ec2.describe_instances(InstanceIds=sorted(fleet["all"]))["Reservations"] for i in r["Instances"]}
+    pages = list(ec2.get_paginator("describe_volumes").paginate(PaginationConfig={"PageSize": 5}))
+    assert [len(p["Volumes"]) for p in pages] == [5, 2]
+    assert not pages[-1].get("NextToken")
+    assert sorted(v["VolumeId"] for p in pages for v in p["Volumes"]) == sorted(roots.values())
+    batch = list(ec2.get_paginator("describe_volumes").paginate(
+        Filters=[{"Name": "attachment.instance-id", "Values": ids["batch"]}], PaginationConfig={"PageSize": 5}))
+    assert [sorted(v["VolumeId"] for v in p["Volumes"]) for p in batch] == [sorted(roots[i] for i in ids["batch"])]
+    capped = ec2.get_paginator("describe_volumes").paginate(PaginationConfig={"PageSize": 5, "MaxItems": 6})
+    assert len(capped.build_full_result()["Volumes"]) == 6
 
 
 def test_status_and_credit_listings_page_what_they_answer(fleet):
@@ -1368,6 +1431,10 @@ def test_aws_cli(gateway, aws, client_for, public_image, launcher):
     statuses = cli("describe-instance-status", "--instance-ids", *ids, "--query",
                    "InstanceStatuses[].[InstanceId,InstanceState.Name,InstanceStatus.Status]").json()
     assert sorted(statuses) == [[i, "running", "ok"] for i in ids]
+    assert_cli_error(cli("describe-instance-status", "--filters", f"Name=instance-id,Values={ids[0]}"),
+                     "InvalidParameterValue", "DescribeInstanceStatus", "The filter 'instance-id' is invalid")
+    assert sorted(cli("describe-instance-status", "--filters", "Name=instance-status.reachability,Values=passed",
+                      "--query", "InstanceStatuses[].InstanceId").json()) == sorted(ids)
     assert cli("describe-instance-credit-specifications", "--instance-ids", ids[0]).json() == {
         "InstanceCreditSpecifications": [{"InstanceId": ids[0], "CpuCredits": "standard"}]}
     assert cli("delete-tags", "--resources", *ids, "--tags", "Key=Team").rc == 0

@@ -12,8 +12,8 @@ use super::shapes::{tag_set, TagItem};
 use super::Principal;
 use crate::engine::filter::Filter;
 use crate::engine::instances::{
-    state_code, AttributeChanges, GroupRef, Instance, InstanceAttribute, Reservation, RunRequest,
-    StateChange,
+    state_code, status_of, AttributeChanges, GroupRef, Instance, InstanceAttribute, Reservation,
+    RunRequest, StateChange,
 };
 use crate::engine::paging::Page;
 use crate::engine::tags::{check_tag, tags_for, TagSpecification};
@@ -361,15 +361,24 @@ pub struct DescribeInstanceStatus {
     pub dry_run: bool,
     pub instance_ids: Vec<String>,
     pub include_all: bool,
+    pub filters: Vec<Filter>,
     pub page: Page,
 }
 
 impl DescribeInstanceStatus {
     pub fn parse(p: &mut Params) -> Result<Self, ApiError> {
+        let instance_ids = p.list("InstanceId");
+        let page = p.page(5, 1000)?;
+        if !instance_ids.is_empty() && page.max_results.is_some() {
+            return Err(ApiError::InvalidParameterCombination(
+                "The parameter instancesSet cannot be used with the parameter maxResults".into(),
+            ));
+        }
         Ok(DescribeInstanceStatus {
-            instance_ids: p.list("InstanceId"),
+            instance_ids,
             include_all: p.bool("IncludeAllInstances")?.unwrap_or(false),
-            page: p.page(5, 1000)?,
+            filters: p.filters()?,
+            page,
             dry_run: p.dry_run()?,
         })
     }
@@ -928,21 +937,18 @@ struct StatusDetail {
     status: &'static str,
 }
 
-fn summary(running: bool) -> StatusSummary {
-    if running {
-        StatusSummary {
-            status: "ok",
-            details: vec![StatusDetail {
+fn summary(state: &str) -> StatusSummary {
+    let (status, reachability) = status_of(state);
+    StatusSummary {
+        status,
+        details: reachability
+            .map(|status| StatusDetail {
                 name: "reachability",
-                status: "passed",
-            }]
+                status,
+            })
+            .into_iter()
+            .collect::<Vec<_>>()
             .into(),
-        }
-    } else {
-        StatusSummary {
-            status: "not-applicable",
-            details: Vec::new().into(),
-        }
     }
 }
 
@@ -1158,7 +1164,13 @@ pub async fn describe_instance_status(
     req: DescribeInstanceStatus,
 ) -> Result<InstanceStatusResult, ApiError> {
     let (instances, next_token) = engine
-        .describe_instance_status(&who.account_id, req.instance_ids, req.include_all, req.page)
+        .describe_instance_status(
+            &who.account_id,
+            req.instance_ids,
+            req.include_all,
+            req.filters,
+            req.page,
+        )
         .await?;
     if req.dry_run {
         return Err(ApiError::DryRunOperation);
@@ -1166,15 +1178,12 @@ pub async fn describe_instance_status(
     Ok(InstanceStatusResult {
         instance_status_set: instances
             .into_iter()
-            .map(|i| {
-                let running = i.row.state == "running";
-                InstanceStatusItem {
-                    instance_id: i.row.instance_id,
-                    availability_zone: i.row.availability_zone,
-                    instance_state: state(&i.row.state),
-                    system_status: summary(running),
-                    instance_status: summary(running),
-                }
+            .map(|i| InstanceStatusItem {
+                system_status: summary(&i.row.state),
+                instance_status: summary(&i.row.state),
+                instance_state: state(&i.row.state),
+                instance_id: i.row.instance_id,
+                availability_zone: i.row.availability_zone,
             })
             .collect::<Vec<_>>()
             .into(),

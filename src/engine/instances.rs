@@ -12,7 +12,7 @@ use super::ids::{self, Kind};
 use super::network::{default_network, DefaultNetwork, Placement};
 use super::paging::Page;
 use super::tags::{rows_for, tag_sets, Tag};
-use super::{timestamp_now, Engine, EngineError};
+use super::{timestamp_now, Engine, EngineError, ZoneSetting};
 use crate::store::images::{self as image_rows, ImageRow};
 use crate::store::instances::{
     self as rows, InstanceChanges, InstanceQuery, InstanceRow, ReservationRow,
@@ -307,6 +307,71 @@ fn groups_of(row: &InstanceRow, network: &DefaultNetwork) -> Vec<GroupRef> {
 }
 
 /// Instance filters on the network, answered through `network_filter`.
+/// What DescribeInstanceStatus shows of an instance in `state`: its instance and system
+/// status, and the reachability check's result (no details unless it runs). The gateway has no
+/// health checks of its own: a running domain is taken as reachable.
+pub fn status_of(state: &str) -> (&'static str, Option<&'static str>) {
+    if state == "running" {
+        ("ok", Some("passed"))
+    } else {
+        ("not-applicable", None)
+    }
+}
+
+/// One of DescribeInstanceStatus's filters as a filter on the columns. Status and reachability
+/// derive from the state alone, so they become the states that show a matching value. No
+/// instance has scheduled events, an operator, EBS or application checks: those filters match
+/// nothing (operator.managed matches every instance on `false`).
+fn status_filter(filter: Filter, zones: &[ZoneSetting]) -> Result<Filter, EngineError> {
+    let states = |keep: &dyn Fn(&str) -> bool| Filter {
+        name: "instance-state-name".into(),
+        values: rows::STATES
+            .iter()
+            .filter(|state| keep(state))
+            .map(|state| (*state).to_owned())
+            .collect(),
+    };
+    let shows = |state: &str| -> Option<&'static str> {
+        let (status, reachability) = status_of(state);
+        match filter.name.as_str() {
+            "instance-status.status" | "system-status.status" => Some(status),
+            "instance-status.reachability" | "system-status.reachability" => reachability,
+            _ => None,
+        }
+    };
+    match filter.name.as_str() {
+        "availability-zone" | "instance-state-name" | "instance-state-code" => Ok(filter),
+        "availability-zone-id" => Ok(Filter {
+            name: "availability-zone".into(),
+            values: zones
+                .iter()
+                .filter(|zone| any_match(&filter.values, &[zone.id.as_str()]))
+                .map(|zone| zone.name.clone())
+                .collect(),
+        }),
+        "instance-status.status"
+        | "system-status.status"
+        | "instance-status.reachability"
+        | "system-status.reachability" => Ok(states(&|state| {
+            shows(state).is_some_and(|v| any_match(&filter.values, &[v]))
+        })),
+        "operator.managed" => {
+            let unmanaged = any_match(&filter.values, &["false"]);
+            Ok(states(&|_| unmanaged))
+        }
+        "event.code"
+        | "event.description"
+        | "event.instance-event-id"
+        | "event.not-after"
+        | "event.not-before"
+        | "event.not-before-deadline"
+        | "operator.principal"
+        | "attached-ebs-status.status"
+        | "application-status.status" => Ok(states(&|_| false)),
+        _ => Err(EngineError::UnknownFilter(filter.name)),
+    }
+}
+
 const NETWORK_FILTERS: &[&str] = &["vpc-id", "group-id", "group-name", "instance.group-name"];
 
 /// The network filters in terms of the columns: the account's subnets are all in its one
@@ -606,20 +671,26 @@ impl Engine {
             .await
     }
 
-    /// DescribeInstanceStatus: the running instances, or all with `include_all`; narrowed
-    /// before paging, so every page but the last is full.
+    /// DescribeInstanceStatus: the running instances, or all with `include_all`, by its own
+    /// filters; narrowed before paging, so every page but the last is full.
     pub async fn describe_instance_status(
         &self,
         account_id: &str,
         instance_ids: Vec<String>,
         include_all: bool,
+        filters: Vec<Filter>,
         page: Page,
     ) -> Result<(Vec<Instance>, Option<String>), EngineError> {
-        let running = Filter {
-            name: "instance-state-name".into(),
-            values: vec!["running".into()],
-        };
-        let narrowing = if include_all { vec![] } else { vec![running] };
+        let mut narrowing = filters
+            .into_iter()
+            .map(|f| status_filter(f, &self.settings().zones))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !include_all {
+            narrowing.push(Filter {
+                name: "instance-state-name".into(),
+                values: vec!["running".into()],
+            });
+        }
         self.describe_narrowed(account_id, instance_ids, Vec::new(), narrowing, page)
             .await
     }
@@ -1088,7 +1159,10 @@ impl Engine {
                 crate::store::write_transaction(conn, |conn| {
                     let found = owned_instances(conn, &account, &ids)?;
                     for row in &found {
-                        let needs_stop = changes.instance_type.is_some() || changes.user_data.is_some();
+                        // As on EC2: what changes the machine or its first boot waits for a stop.
+                        let needs_stop = changes.instance_type.is_some()
+                            || changes.user_data.is_some()
+                            || changes.ebs_optimized.is_some();
                         if needs_stop && row.state != "stopped" {
                             return Err(EngineError::IncorrectInstanceState(format!(
                                 "The instance '{}' is not in the 'stopped' state.",
@@ -1157,6 +1231,72 @@ mod tests {
         assert!(check_user_data(&encode(16 * 1024 + 1)).is_err());
         assert!(check_user_data("not base64!").is_err());
         assert!(check_user_data("").is_ok());
+    }
+
+    #[test]
+    fn status_filters_become_the_states_that_show_them() {
+        let f = |name: &str, values: &[&str]| Filter {
+            name: name.into(),
+            values: values.iter().map(|v| (*v).to_owned()).collect(),
+        };
+        let zones = [
+            ZoneSetting {
+                name: "us-east-1a".into(),
+                id: "use1-az1".into(),
+            },
+            ZoneSetting {
+                name: "us-east-1b".into(),
+                id: "use1-az2".into(),
+            },
+        ];
+        let narrowed = |filter| status_filter(filter, &zones).unwrap();
+        let not_running = [
+            "pending",
+            "shutting-down",
+            "terminated",
+            "stopping",
+            "stopped",
+        ];
+        assert_eq!(
+            narrowed(f("instance-status.status", &["ok"])),
+            f("instance-state-name", &["running"])
+        );
+        assert_eq!(
+            narrowed(f("system-status.status", &["not-*"])),
+            f("instance-state-name", &not_running)
+        );
+        assert_eq!(
+            narrowed(f("system-status.reachability", &["pass?d", "failed"])),
+            f("instance-state-name", &["running"])
+        );
+        assert_eq!(
+            narrowed(f("instance-status.reachability", &["failed"])),
+            f("instance-state-name", &[])
+        );
+        assert_eq!(
+            narrowed(f("operator.managed", &["false"])).values.len(),
+            rows::STATES.len()
+        );
+        assert_eq!(
+            narrowed(f("operator.managed", &["true"])),
+            f("instance-state-name", &[])
+        );
+        assert_eq!(
+            narrowed(f("event.code", &["*"])),
+            f("instance-state-name", &[])
+        );
+        assert_eq!(
+            narrowed(f("availability-zone-id", &["use1-az2"])),
+            f("availability-zone", &["us-east-1b"])
+        );
+        assert_eq!(
+            narrowed(f("instance-state-code", &["16"])),
+            f("instance-state-code", &["16"])
+        );
+        assert!(matches!(
+            status_filter(f("instance-id", &["i-1"]), &zones),
+            Err(EngineError::UnknownFilter(name)) if name == "instance-id"
+        ));
     }
 
     #[test]

@@ -90,6 +90,16 @@ pub const FILTERS: &[&str] = &[
     "tag-value",
 ];
 
+/// Every state an instance can be in.
+pub const STATES: [&str; 6] = [
+    "pending",
+    "running",
+    "shutting-down",
+    "terminated",
+    "stopping",
+    "stopped",
+];
+
 fn state_name(code: &str) -> Option<&'static str> {
     Some(match code {
         "0" => "pending",
