@@ -156,7 +156,7 @@ def test_kill_during_launch_and_termination_is_repaired(gw, rng, capsys):
         boots = {i: marker_count(p.read_text(errors="replace"), BOOTED) for i, p in logs.items()}
         assert all(n == 1 for n in boots.values()), f"{context}: boots per guest {boots}"
 
-        # Terminate, and kill -9 right after the answer.
+        # Terminate (the guests are being shut down), and kill -9 right after the answer.
         ec2.terminate_instances(InstanceIds=ids)
         time.sleep(term_delay)
         gw.kill9()
@@ -184,7 +184,7 @@ def test_kill_while_kept_volumes_are_released_and_deleted(gw, rng, capsys):
     disks = {v: gw.data_dir / "volumes" / f"{v}.qcow2" for v in volumes}
 
     delay = r.uniform(0.0, 0.3)
-    ec2.terminate_instances(InstanceIds=ids)
+    ec2.terminate_instances(InstanceIds=ids, SkipOsShutdown=True)
     time.sleep(delay)
     gw.kill9()
     ec2 = restart(gw)
@@ -228,7 +228,7 @@ def test_kill_during_stop_is_repaired(gw, rng, capsys):
     ec2.start_instances(InstanceIds=[iid])
     wait_state(ec2, [iid], "running")
     assert domain_state(iid) == "running"
-    ec2.terminate_instances(InstanceIds=[iid])
+    ec2.terminate_instances(InstanceIds=[iid], SkipOsShutdown=True)
     assert_all_gone(gw, ec2, [iid], "after the stop/start")
 
 
@@ -242,7 +242,7 @@ def test_orphan_domain_of_a_terminated_instance_is_swept(gw, capsys):
     assert "https://ec2gw.dev/xmlns/instance/1" in dumped.stdout, "the domain carries no ec2gw metadata"
     xml = gw.work / f"{iid}.xml"
     xml.write_text(dumped.stdout)
-    ec2.terminate_instances(InstanceIds=[iid])
+    ec2.terminate_instances(InstanceIds=[iid], SkipOsShutdown=True)
     assert_all_gone(gw, ec2, [iid], "terminate")
 
     # Behind a stopped gateway: the domain of a terminated instance comes back.
@@ -303,7 +303,7 @@ def test_kill_during_the_run_instances_call(gw, rng, capsys):
         if first is not None:
             assert ids == first, f"{context}: the retry made new instances"
         assert_repaired_running(gw, ec2, ids, context)
-        ec2.terminate_instances(InstanceIds=ids)
+        ec2.terminate_instances(InstanceIds=ids, SkipOsShutdown=True)
         assert_all_gone(gw, ec2, ids, context)
 
 
@@ -329,8 +329,8 @@ def test_two_gateways_on_one_host_leave_each_others_domains_alone(gw, ec2gw_bin,
                  if "removing a domain" in line]
         assert seen == {a: ("running", "running"), b: ("running", "running")}, (
             f"(instance state, domain state): {seen}; the sweeps said: {swept}")
-        mine.terminate_instances(InstanceIds=[a])
-        theirs.terminate_instances(InstanceIds=[b])
+        mine.terminate_instances(InstanceIds=[a], SkipOsShutdown=True)
+        theirs.terminate_instances(InstanceIds=[b], SkipOsShutdown=True)
         wait_state(mine, [a], "terminated")
         wait_state(theirs, [b], "terminated")
     finally:

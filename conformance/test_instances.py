@@ -635,6 +635,23 @@ def test_terminate_a_stopped_instance(ec2, image, launcher):
     ec2.get_waiter("instance_terminated").wait(InstanceIds=[iid], WaiterConfig=FAST)
 
 
+def test_skip_os_shutdown_on_stop_and_terminate(ec2, image, launcher):
+    """SkipOsShutdown (a newer parameter of StopInstances and TerminateInstances): the domain is
+    powered off without asking the guest (test_real_guest.py shows the difference a guest sees);
+    the answers and states are those of any stop and termination."""
+    iid = run_one(launcher, ec2, image)["InstanceId"]
+    wait_for(ec2, [iid], "running")
+    assert ec2.stop_instances(InstanceIds=[iid], SkipOsShutdown=True)["StoppingInstances"] == [
+        change(iid, "running", "stopping")]
+    ec2.get_waiter("instance_stopped").wait(InstanceIds=[iid], WaiterConfig=FAST)
+    ec2.start_instances(InstanceIds=[iid])
+    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig=FAST)
+    assert ec2.terminate_instances(InstanceIds=[iid], SkipOsShutdown=True)["TerminatingInstances"] == [
+        change(iid, "running", "shutting-down")]
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=[iid], WaiterConfig=FAST)
+    assert one(ec2, iid)["StateReason"]["Code"] == "Client.UserInitiatedShutdown"
+
+
 def test_incorrect_instance_state(ec2, image, launcher):
     iid = run_one(launcher, ec2, image)["InstanceId"]
     wait_for(ec2, [iid], "running")

@@ -462,10 +462,16 @@ def test_run_stop_start_terminate_a_real_guest(real, ec2, capsys):
     show(capsys, f"{iid}: stopped (ACPI) {stop_took:.2f} s after StopInstances; "
                  f"{BOOTED} again {second_boot:.2f} s after StartInstances")
 
-    # Terminate: the domain and the instance's files go.
-    term = ec2.terminate_instances(InstanceIds=[iid])["TerminatingInstances"][0]
-    assert term["CurrentState"]["Name"] in ("shutting-down", "terminated")
-    waiter(ec2, "instance_terminated", [iid])
+    # Terminate: the guest is shut down (ACPI), as EC2 does, then the domain and the
+    # instance's files go. The log is read through a handle opened before, as its file is
+    # deleted with the instance.
+    log = real.instance_dir(iid) / "console.log"
+    with log.open(errors="replace") as handle:
+        before = marker_count(log.read_text(errors="replace"), POWEROFF)
+        term = ec2.terminate_instances(InstanceIds=[iid])["TerminatingInstances"][0]
+        assert term["CurrentState"]["Name"] in ("shutting-down", "terminated")
+        waiter(ec2, "instance_terminated", [iid])
+        assert marker_count(handle.read(), POWEROFF) > before, "terminated without an ACPI power-off in the guest"
     assert domain_state(iid) is None
     assert iid not in domain_names()
     assert not real.instance_dir(iid).exists(), list(real.instance_dir(iid).iterdir())
@@ -519,8 +525,13 @@ def test_domain_undefined_and_destroyed_behind_the_gateways_back_comes_back(real
     persistent = virsh("dominfo", iid)
     assert "Persistent:     yes" in persistent.stdout, persistent.stdout
 
-    ec2.terminate_instances(InstanceIds=[iid])
-    waiter(ec2, "instance_terminated", [iid])
+    # SkipOsShutdown: the guest, listening for the power button, is not asked.
+    wait_for_marker(ec2, iid, READY, count=2)
+    log = real.instance_dir(iid) / "console.log"
+    with log.open(errors="replace") as handle:
+        ec2.terminate_instances(InstanceIds=[iid], SkipOsShutdown=True)
+        waiter(ec2, "instance_terminated", [iid])
+        assert marker_count(handle.read(), POWEROFF) == 0, "SkipOsShutdown, yet the guest was shut down"
     assert domain_state(iid) is None and not real.instance_dir(iid).exists()
 
 

@@ -218,7 +218,6 @@ pub struct InstanceIds {
 
 pub type StartInstances = InstanceIds;
 pub type RebootInstances = InstanceIds;
-pub type TerminateInstances = InstanceIds;
 
 impl InstanceIds {
     pub fn parse(p: &mut Params) -> Result<Self, ApiError> {
@@ -232,16 +231,35 @@ impl InstanceIds {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StopInstances {
     pub ids: InstanceIds,
+    /// Force or SkipOsShutdown: the domain is powered off without asking the guest.
     pub force: bool,
     pub hibernate: bool,
 }
 
 impl StopInstances {
     pub fn parse(p: &mut Params) -> Result<Self, ApiError> {
+        let ids = InstanceIds::parse(p)?;
+        let force = p.bool("Force")?.unwrap_or(false);
+        let skip_os_shutdown = p.bool("SkipOsShutdown")?.unwrap_or(false);
         Ok(StopInstances {
-            ids: InstanceIds::parse(p)?,
-            force: p.bool("Force")?.unwrap_or(false),
+            ids,
+            force: force || skip_os_shutdown,
             hibernate: p.bool("Hibernate")?.unwrap_or(false),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TerminateInstances {
+    pub ids: InstanceIds,
+    pub skip_os_shutdown: bool,
+}
+
+impl TerminateInstances {
+    pub fn parse(p: &mut Params) -> Result<Self, ApiError> {
+        Ok(TerminateInstances {
+            ids: InstanceIds::parse(p)?,
+            skip_os_shutdown: p.bool("SkipOsShutdown")?.unwrap_or(false),
         })
     }
 }
@@ -1090,12 +1108,12 @@ pub async fn terminate_instances(
     who: &Principal,
     req: TerminateInstances,
 ) -> Result<StateChangesResult, ApiError> {
-    if req.dry_run {
-        return Err(dry_run_on(engine, who, req.instance_ids).await);
+    if req.ids.dry_run {
+        return Err(dry_run_on(engine, who, req.ids.instance_ids).await);
     }
     Ok(state_changes(
         engine
-            .terminate_instances(&who.account_id, req.instance_ids)
+            .terminate_instances(&who.account_id, req.ids.instance_ids, req.skip_os_shutdown)
             .await?,
     ))
 }

@@ -947,11 +947,14 @@ impl Engine {
             .await
     }
 
-    /// TerminateInstances: anything but terminated -> shutting-down.
+    /// TerminateInstances: anything but terminated -> shutting-down. As on EC2, the reconciler
+    /// shuts a running guest down before it deletes it (its shutdown scripts run), unless
+    /// `skip_os_shutdown`; a guest not yet up, or off already, is simply removed.
     pub async fn terminate_instances(
         &self,
         account_id: &str,
         instance_ids: Vec<String>,
+        skip_os_shutdown: bool,
     ) -> Result<Vec<StateChange>, EngineError> {
         let check = |_: &mut DbConnection, found: &[InstanceRow]| {
             match found
@@ -965,10 +968,18 @@ impl Engine {
             None => Ok(()),
         }
         };
-        let change = |conn: &mut DbConnection, row: &InstanceRow, now: &str| {
+        let change = move |conn: &mut DbConnection, row: &InstanceRow, now: &str| {
             if matches!(row.state.as_str(), "shutting-down" | "terminated") {
                 return Ok(row.state.clone());
             }
+            let graceful = !skip_os_shutdown
+                && (row.state == "running"
+                    || (row.state == "stopping" && row.stop_mode != "force"));
+            rows::set_stop_mode(
+                conn,
+                &row.instance_id,
+                if graceful { "shutdown" } else { "force" },
+            )?;
             user_shutdown(
                 conn,
                 row,

@@ -73,9 +73,12 @@ pub async fn reconcile(engine: &Engine, sweep_orphans: bool) -> Result<(), Engin
         let states = states.clone();
         tasks.spawn_blocking(move || {
             let id = row.instance_id.clone();
-            // Only running and stopping instances are judged by their domain's state.
+            // Only running, stopping and shutting-down instances are judged by their
+            // domain's state.
             let observed = match &states {
-                _ if !matches!(row.state.as_str(), "running" | "stopping") => Ok(None),
+                _ if !matches!(row.state.as_str(), "running" | "stopping" | "shutting-down") => {
+                    Ok(None)
+                }
                 Some(states) if states.contains_key(&id) => Ok(states.get(&id).copied()),
                 _ => engine.hypervisor().state(&id).map_err(EngineError::from),
             };
@@ -241,6 +244,10 @@ fn step(
                 // Retried for a while (a restarting libvirtd), then given up: a launch that
                 // cannot be made ends terminated with the reason, never a silent pending.
                 if since(&row.state_changed_at) > timeout(engine.settings().launch_timeout) {
+                    // Nothing worth shutting down: remove whatever was made at once.
+                    engine.store().run_now::<_, EngineError>(|conn| {
+                        Ok(rows::set_stop_mode(conn, id, "force")?)
+                    })?;
                     let message = format!("Server.InternalError: {e}");
                     move_to(
                         engine,
@@ -320,6 +327,19 @@ fn step(
             }
         },
         "shutting-down" => {
+            // A running guest is asked to power off first, as for a stop, and destroyed only
+            // if it has not within the stop timeout.
+            let waited = since(&row.state_changed_at);
+            let up = matches!(
+                observed,
+                Some(PowerState::Running | PowerState::Transitional)
+            );
+            if up && row.stop_mode != "force" && waited <= timeout(engine.settings().stop_timeout) {
+                if observed == Some(PowerState::Running) && ask_again(waited) {
+                    hypervisor.shutdown(id)?;
+                }
+                return Ok(());
+            }
             let kept = !row.root_delete_on_termination;
             tear_down(engine, id, kept.then_some(row.root_volume_id.as_str()))?;
             // The volume first: done again harmlessly if a crash comes before the instance.
