@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::error::ApiError;
-use super::params::Params;
+use super::params::{refuse_ids_with_max_results, Params};
 use super::shapes::{tag_set, TagItem};
 use super::Principal;
 use crate::engine::images::{Grantee, Image, ImageAttribute, ImageChange, ImageSearch};
@@ -22,11 +22,7 @@ impl DescribeImages {
     pub fn parse(p: &mut Params) -> Result<Self, ApiError> {
         let image_ids = p.list("ImageId");
         let page = p.page(1, 1000)?;
-        if !image_ids.is_empty() && page.max_results.is_some() {
-            return Err(ApiError::InvalidParameterCombination(
-                "The parameter imageIdsSet cannot be used with the parameter maxResults".into(),
-            ));
-        }
+        refuse_ids_with_max_results(&image_ids, &page, "imageIdsSet")?;
         // Deprecation and disabling are not modelled here: every image is current.
         p.bool("IncludeDeprecated")?;
         p.bool("IncludeDisabled")?;

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use serde::Serialize;
 
 use super::error::ApiError;
-use super::params::Params;
+use super::params::{refuse_ids_with_max_results, Params};
 use super::shapes::{tag_set, TagItem};
 use super::Principal;
 use crate::engine::filter::Filter;
@@ -195,11 +195,7 @@ impl DescribeInstances {
     pub fn parse(p: &mut Params) -> Result<Self, ApiError> {
         let instance_ids = p.list("InstanceId");
         let page = p.page(5, 1000)?;
-        if !instance_ids.is_empty() && page.max_results.is_some() {
-            return Err(ApiError::InvalidParameterCombination(
-                "The parameter instancesSet cannot be used with the parameter maxResults".into(),
-            ));
-        }
+        refuse_ids_with_max_results(&instance_ids, &page, "instancesSet")?;
         Ok(DescribeInstances {
             instance_ids,
             filters: p.filters()?,
@@ -387,11 +383,7 @@ impl DescribeInstanceStatus {
     pub fn parse(p: &mut Params) -> Result<Self, ApiError> {
         let instance_ids = p.list("InstanceId");
         let page = p.page(5, 1000)?;
-        if !instance_ids.is_empty() && page.max_results.is_some() {
-            return Err(ApiError::InvalidParameterCombination(
-                "The parameter instancesSet cannot be used with the parameter maxResults".into(),
-            ));
-        }
+        refuse_ids_with_max_results(&instance_ids, &page, "instancesSet")?;
         Ok(DescribeInstanceStatus {
             instance_ids,
             include_all: p.bool("IncludeAllInstances")?.unwrap_or(false),
@@ -414,11 +406,7 @@ impl DescribeInstanceCreditSpecifications {
     pub fn parse(p: &mut Params) -> Result<Self, ApiError> {
         let instance_ids = p.list("InstanceId");
         let page = p.page(5, 1000)?;
-        if !instance_ids.is_empty() && page.max_results.is_some() {
-            return Err(ApiError::InvalidParameterCombination(
-                "The parameter instancesSet cannot be used with the parameter maxResults".into(),
-            ));
-        }
+        refuse_ids_with_max_results(&instance_ids, &page, "instancesSet")?;
         let filters = p.filters()?;
         if let Some(f) = filters.iter().find(|f| f.name != "instance-id") {
             return Err(ApiError::Engine(EngineError::UnknownFilter(f.name.clone())));

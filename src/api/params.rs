@@ -260,6 +260,17 @@ impl Params {
     }
 }
 
+/// EC2 answers for named ids or pages a listing, not both: MaxResults beside ids is refused,
+/// naming the id list as EC2's message does (`instancesSet`).
+pub fn refuse_ids_with_max_results(ids: &[String], page: &Page, set: &str) -> Result<(), ApiError> {
+    if !ids.is_empty() && page.max_results.is_some() {
+        return Err(ApiError::InvalidParameterCombination(format!(
+            "The parameter {set} cannot be used with the parameter maxResults"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::error::ApiError;
-use super::params::Params;
+use super::params::{refuse_ids_with_max_results, Params};
 use super::shapes::{tag_set, TagItem};
 use super::Principal;
 use crate::engine::filter::Filter;
@@ -27,11 +27,7 @@ impl DescribeVolumes {
         // AWS CLI sends 1000 by default).
         let mut page = p.page(5, i64::MAX)?;
         page.max_results = page.max_results.map(|n| n.min(500));
-        if !volume_ids.is_empty() && page.max_results.is_some() {
-            return Err(ApiError::InvalidParameterCombination(
-                "The parameter volumeSet cannot be used with the parameter maxResults".into(),
-            ));
-        }
+        refuse_ids_with_max_results(&volume_ids, &page, "volumeSet")?;
         Ok(DescribeVolumes {
             volume_ids,
             filters: p.filters()?,
