@@ -1,5 +1,5 @@
 """ec2-spec: the declaration (ec2-spec/actions.toml) against the botocore EC2 model and
-src/api/action.rs, COVERAGE.md up to date, the answer validator itself, every declared refusal
+the generated src/api/generated/, COVERAGE.md up to date, the answer validator itself, every declared refusal
 against the live gateway, and one pass over every served action whose answers are checked
 against the model (spec_capture.py checks every other test's answers at session end)."""
 
@@ -68,7 +68,7 @@ def test_checker_catches_holes_in_a_declaration():
     assert "DescribeImages: fills 'Images.Foo': 'Foo' is not a member of Image" in problems
     assert "refuses 'LaunchPermission.Add.Bogus': 'Bogus' is not a member of LaunchPermission" in problems
     assert "CreateTags: area 'Images', but its name puts it in 'Tags'" in problems
-    assert "DescribeImagez: declared in actions.toml but not in src/api/action.rs" in "\n".join(check.check_action_rs(decl))
+    assert "DescribeImagez: declared in actions.toml but not in src/api/generated/actions.rs" in "\n".join(check.check_action_rs(decl))
     decl["DescribeTags"]["filters"].append("spec-bogus-filter")
     decl["ModifyImageAttribute"]["refuses"]["ProductCodes"] = "NoSuchCode"
     sources = "\n".join(check.check_sources(decl))
@@ -76,13 +76,14 @@ def test_checker_catches_holes_in_a_declaration():
     assert "refuses ProductCodes with NoSuchCode, a code src/api/error.rs never answers" in sources
 
 
-def test_action_rs_parser_reads_the_invocation_not_the_macro():
+def test_action_rs_parser_reads_the_enum_not_its_uses():
     text = """
-    macro_rules! actions { ($($name:ident),*) => {} }
-    actions!(
-        DescribeRegions, // the first
-        RunInstances,
-    );
+    // Action::Foo(_) => "Foo",
+    pub enum Action {
+        DescribeRegions(Box<input::DescribeRegionsRequest>), // the first
+        RunInstances(Box<input::RunInstancesRequest>),
+    }
+    impl Action { fn f() { Action::Bar(x) } }
     """
     assert check.parse_action_rs(text) == ["DescribeRegions", "RunInstances"]
 

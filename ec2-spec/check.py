@@ -6,7 +6,8 @@
 
 What is checked (each `check_*` function returns a list of problems, empty when all is well):
 - every action in actions.toml is an operation of the model, and the list of actions is exactly
-  the `actions!(...)` list in src/api/action.rs;
+  the `Action` enum generated into src/api/generated/actions.rs, which is up to date (what
+  `ec2-spec/generate.py` would write);
 - every member the declaration names is a member of the operation's input shape (honours,
   ignores, refuses: dotted paths reach into nested structures and lists) or output shape (fills);
 - every top-level input member of a supported action is declared: under `honours` (the gateway
@@ -45,7 +46,9 @@ SPEC_DIR = Path(__file__).resolve().parent
 REPO = SPEC_DIR.parent
 DECLARATION_PATH = SPEC_DIR / "actions.toml"
 COVERAGE_PATH = SPEC_DIR / "COVERAGE.md"
-ACTION_RS = REPO / "src" / "api" / "action.rs"
+ACTION_RS = REPO / "src" / "api" / "generated" / "actions.rs"
+VENDORED_MODEL = SPEC_DIR / "model" / "ec2-2016-11-15.json.gz"
+VENDORED_VERSION = SPEC_DIR / "model" / "BOTOCORE_VERSION"
 ERROR_RS = REPO / "src" / "api" / "error.rs"
 FILTER_SOURCES = [REPO / "src" / "engine", REPO / "src" / "store"]
 GENERATE_COMMAND = ".venv/bin/python ec2-spec/check.py --write-coverage"
@@ -91,7 +94,7 @@ AREA_NAMES = [
 assert sorted(AREA_NAMES) == sorted([name for name, _ in AREAS] + [OTHER])
 _AREA_RES = [(name, re.compile(pattern)) for name, pattern in AREAS]
 
-DECLARATION_KEYS = {"area", "honours", "ignores", "refuses", "filters", "fills", "notes"}
+DECLARATION_KEYS = {"handler", "area", "honours", "ignores", "refuses", "filters", "fills", "notes"}
 
 
 def classify(operation: str) -> str:
@@ -106,6 +109,7 @@ def classify(operation: str) -> str:
 
 
 def model_path() -> Path:
+    """The installed botocore's EC2 model (the vendored copy must equal it, see check_vendored)."""
     import botocore
 
     base = Path(botocore.__file__).parent / "data" / "ec2" / API_VERSION
@@ -185,12 +189,55 @@ class Model:
 
 
 def load_model(path: Path | None = None) -> Model:
-    import botocore
-
-    path = path or model_path()
+    """The vendored model (ec2-spec/model/), which the wire layer is generated from."""
+    path = path or VENDORED_MODEL
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as f:
-        return Model(json.load(f), botocore.__version__)
+        return Model(json.load(f), VENDORED_VERSION.read_text().strip())
+
+
+def check_vendored() -> list[str]:
+    """The conformance venv pins the botocore whose model is vendored, and where that botocore
+    is installed its model is byte for byte the vendored one."""
+    vendored = VENDORED_VERSION.read_text().strip()
+    requirements = (REPO / "conformance" / "requirements.txt").read_text()
+    pinned = re.search(r"^botocore==(\S+)", requirements, re.MULTILINE)
+    if not pinned or pinned.group(1) != vendored:
+        return [
+            f"ec2-spec/model/ holds botocore {vendored}'s EC2 model, but conformance/requirements.txt pins "
+            f"{pinned.group(1) if pinned else 'no botocore'}: vendor the pinned one's model (and regenerate)"
+        ]
+    try:
+        import botocore
+    except ImportError:
+        return []
+    if botocore.__version__ != vendored:
+        return []
+    with gzip.open(VENDORED_MODEL, "rb") as a:
+        ours = a.read()
+    path = model_path()
+    with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as b:
+        theirs = b.read()
+    if ours != theirs:
+        return [f"ec2-spec/model/ differs from botocore {vendored}'s own EC2 model ({path})"]
+    return []
+
+
+def check_generated() -> list[str]:
+    """src/api/generated/ is what ec2-spec/generate.py writes from the declaration."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("generate", SPEC_DIR / "generate.py")
+    generate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generate)
+    try:
+        files = generate.generate()
+    except generate.Problem as e:
+        return [f"ec2-spec/generate.py: {e}"]
+    stale = [name for name, text in files.items() if not (generate.OUT_DIR / name).exists() or (generate.OUT_DIR / name).read_text() != text]
+    if stale:
+        return [f"src/api/generated/ is stale ({', '.join(stale)}): run `python3 ec2-spec/generate.py`"]
+    return []
 
 
 # --------------------------------------------------------------------------- the declaration
@@ -202,12 +249,12 @@ def load_declaration(path: Path = DECLARATION_PATH) -> dict[str, dict]:
 
 
 def parse_action_rs(text: str) -> list[str]:
-    """The action names in the `actions!(...)` invocation of src/api/action.rs."""
+    """The variants of the `Action` enum in src/api/generated/actions.rs."""
     text = re.sub(r"//[^\n]*", "", text)
-    match = re.search(r"^\s*actions!\s*\((.*?)\)\s*;", text, re.MULTILINE | re.DOTALL)
+    match = re.search(r"pub enum Action\s*\{(.*?)\n\s*\}", text, re.DOTALL)
     if not match:
-        raise ValueError("no actions!(...) invocation found")
-    return re.findall(r"[A-Za-z_][A-Za-z0-9_]*", match.group(1))
+        raise ValueError("no `pub enum Action` found")
+    return re.findall(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(", match.group(1), re.MULTILINE)
 
 
 def rust_string_literals(paths: list[Path]) -> set[str]:
@@ -301,7 +348,7 @@ def check_declaration(model: Model, decl: dict[str, dict]) -> list[str]:
 
 
 def check_action_rs(decl: dict[str, dict], action_rs: Path = ACTION_RS) -> list[str]:
-    """The declared actions are exactly those of src/api/action.rs's actions!(...) list."""
+    """The declared actions are exactly the variants of the generated Action enum."""
     try:
         served = parse_action_rs(action_rs.read_text())
     except (OSError, ValueError) as e:
@@ -309,12 +356,12 @@ def check_action_rs(decl: dict[str, dict], action_rs: Path = ACTION_RS) -> list[
     problems = []
     for name in served:
         if name not in decl:
-            problems.append(f"{name}: served (src/api/action.rs) but not declared in actions.toml")
+            problems.append(f"{name}: served (src/api/generated/actions.rs) but not declared in actions.toml")
     for name in decl:
         if name not in served:
-            problems.append(f"{name}: declared in actions.toml but not in src/api/action.rs's actions! list")
+            problems.append(f"{name}: declared in actions.toml but not in src/api/generated/actions.rs (regenerate)")
     if len(set(served)) != len(served):
-        problems.append("src/api/action.rs lists an action twice")
+        problems.append("src/api/generated/actions.rs lists an action twice")
     return problems
 
 
@@ -429,7 +476,7 @@ def check_coverage(model: Model, decl: dict[str, dict], path: Path = COVERAGE_PA
 def check_all(model: Model | None = None, decl: dict | None = None, coverage: bool = True) -> list[str]:
     model = model or load_model()
     decl = decl if decl is not None else load_declaration()
-    problems = check_declaration(model, decl) + check_action_rs(decl) + check_sources(decl)
+    problems = check_declaration(model, decl) + check_action_rs(decl) + check_sources(decl) + check_vendored() + check_generated()
     if coverage:
         problems += check_coverage(model, decl)
     return problems
@@ -718,7 +765,7 @@ def main(argv: list[str] | None = None) -> int:
         for p in problems:
             print(f"  - {p}", file=sys.stderr)
         return 1
-    print(f"ec2-spec: {len(decl)} actions declared, consistent with the EC2 model (botocore {model.botocore_version}) and src/api/action.rs")
+    print(f"ec2-spec: {len(decl)} actions declared, consistent with the EC2 model (botocore {model.botocore_version}) and src/api/generated/")
     return 0
 
 

@@ -31,9 +31,9 @@ async fn describe_regions_answers_exact_xml() {
         format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
              <DescribeRegionsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">\
-             <requestId>{}</requestId><regionInfo><item><regionName>us-east-1</regionName>\
-             <regionEndpoint>{}</regionEndpoint><optInStatus>opt-in-not-required</optInStatus>\
-             </item></regionInfo></DescribeRegionsResponse>",
+             <requestId>{}</requestId><regionInfo><item>\
+             <optInStatus>opt-in-not-required</optInStatus><regionName>us-east-1</regionName>\
+             <regionEndpoint>{}</regionEndpoint></item></regionInfo></DescribeRegionsResponse>",
             answer.request_id(),
             gw.host
         )
@@ -53,11 +53,12 @@ async fn describe_availability_zones_filters_and_names() {
         format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
              <DescribeAvailabilityZonesResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">\
-             <requestId>{}</requestId><availabilityZoneInfo><item><zoneName>us-east-1b</zoneName>\
-             <zoneState>available</zoneState><regionName>us-east-1</regionName><messageSet/>\
+             <requestId>{}</requestId><availabilityZoneInfo><item>\
+             <optInStatus>opt-in-not-required</optInStatus><messageSet/>\
+             <regionName>us-east-1</regionName><zoneName>us-east-1b</zoneName>\
              <zoneId>use1-az2</zoneId><groupName>us-east-1</groupName>\
              <networkBorderGroup>us-east-1</networkBorderGroup><zoneType>availability-zone</zoneType>\
-             <optInStatus>opt-in-not-required</optInStatus></item></availabilityZoneInfo>\
+             <zoneState>available</zoneState></item></availabilityZoneInfo>\
              </DescribeAvailabilityZonesResponse>",
             answer.request_id()
         )

@@ -1,118 +1,40 @@
-//! Each supported action, parsed once from the request's parameters into a typed request.
+//! A request's parameters to its typed action: `Action` and `Version` first, then the
+//! action's refusals, then its generated parser.
 
 use super::error::ApiError;
-use super::images::{
-    DeregisterImage, DescribeImageAttribute, DescribeImages, ModifyImageAttribute,
-};
-use super::instance_types::{DescribeInstanceTypeOfferings, DescribeInstanceTypes};
-use super::instances::{
-    DescribeInstanceAttribute, DescribeInstanceCreditSpecifications, DescribeInstanceStatus,
-    DescribeInstances, GetConsoleOutput, ModifyInstanceAttribute, RebootInstances, RunInstances,
-    StartInstances, StopInstances, TerminateInstances,
-};
-use super::key_pairs::{CreateKeyPair, DeleteKeyPair, DescribeKeyPairs, ImportKeyPair};
-use super::network::{DescribeSecurityGroups, DescribeSubnets, DescribeVpcs};
-use super::params::Params;
-use super::regions::{DescribeAccountAttributes, DescribeAvailabilityZones, DescribeRegions};
-use super::tags::{CreateTags, DeleteTags, DescribeTags};
-use super::volumes::{DeleteVolume, DescribeVolumes};
+use super::generated::actions::Action;
+use super::wire::{self, Node};
 
 /// The only API version served: the one every current SDK sends.
 pub const VERSION: &str = "2016-11-15";
 
-/// Declares the closed set of actions: the enum, its parser and its names, from one list, so
-/// an action cannot be parsed without being named or named without being parsed.
-macro_rules! actions {
-    ($($name:ident),* $(,)?) => {
-        /// Every action the gateway serves; adding one is adding it to the list below.
-        #[derive(Debug, Clone, PartialEq, Eq)]
-        pub enum Action {
-            $($name($name),)*
-        }
-
-        /// The names of every supported action.
-        pub const ACTION_NAMES: &[&str] = &[$(stringify!($name)),*];
-
-        impl Action {
-            fn parse_named(name: String, params: &mut Params) -> Result<Action, ApiError> {
-                match name.as_str() {
-                    $(stringify!($name) => Ok(Action::$name($name::parse(params)?)),)*
-                    _ => Err(ApiError::InvalidAction(name)),
-                }
-            }
-
-            pub fn name(&self) -> &'static str {
-                match self {
-                    $(Action::$name(_) => stringify!($name),)*
-                }
-            }
-        }
-    };
-}
-
-actions!(
-    DescribeRegions,
-    DescribeAvailabilityZones,
-    DescribeAccountAttributes,
-    DescribeImages,
-    DeregisterImage,
-    DescribeImageAttribute,
-    ModifyImageAttribute,
-    DescribeInstanceTypes,
-    DescribeInstanceTypeOfferings,
-    CreateKeyPair,
-    ImportKeyPair,
-    DescribeKeyPairs,
-    DeleteKeyPair,
-    CreateTags,
-    DeleteTags,
-    DescribeTags,
-    RunInstances,
-    DescribeInstances,
-    StartInstances,
-    StopInstances,
-    RebootInstances,
-    TerminateInstances,
-    GetConsoleOutput,
-    DescribeInstanceAttribute,
-    ModifyInstanceAttribute,
-    DescribeInstanceStatus,
-    DescribeInstanceCreditSpecifications,
-    DescribeVolumes,
-    DeleteVolume,
-    DescribeVpcs,
-    DescribeSubnets,
-    DescribeSecurityGroups,
-);
-
 impl Action {
     /// Reads `Action`, `Version` and the action's own parameters; anything left over is an
     /// `UnknownParameter`. Presigned URLs' `X-Amz-*` parameters belong to the signature.
-    pub fn parse(pairs: Vec<(String, String)>) -> Result<Action, ApiError> {
-        let mut params = Params::new(
-            pairs
-                .into_iter()
-                .filter(|(k, _)| !k.starts_with("X-Amz-"))
-                .collect(),
-        );
-        let name = params
-            .string("Action")
+    pub fn parse(mut pairs: Vec<(String, String)>) -> Result<Action, ApiError> {
+        pairs.retain(|(k, _)| !k.starts_with("X-Amz-"));
+        let tree = Node::tree(&pairs);
+        let name = tree
+            .get("Action")
             .filter(|a| !a.is_empty())
             .ok_or(ApiError::MissingAction)?;
-        let version = params.required("Version")?;
+        let version = tree
+            .get("Version")
+            .ok_or_else(|| ApiError::MissingParameter("Version".into()))?;
         if version != VERSION {
-            return Err(ApiError::NoSuchVersion(version));
+            return Err(ApiError::NoSuchVersion(version.to_owned()));
         }
-        let action = Action::parse_named(name, &mut params)?;
-        params.finish()?;
-        Ok(action)
+        let refusals =
+            Action::refusals(name).ok_or_else(|| ApiError::InvalidAction(name.to_owned()))?;
+        wire::refuse(&pairs, refusals)?;
+        Action::parse_named(name, &tree.without(&["Action", "Version"]))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::generated::input;
     use super::*;
-    use crate::engine::filter::Filter;
 
     fn parse(pairs: &[(&str, &str)]) -> Result<Action, ApiError> {
         Action::parse(
@@ -129,21 +51,57 @@ mod tests {
             parse(&[
                 ("Action", "DescribeRegions"),
                 ("Version", "2016-11-15"),
-                ("RegionName.1", "us-east-1"),
+                ("RegionName.2", "b"),
+                ("RegionName.10", "c"),
+                ("RegionName.1", "a"),
                 ("Filter.1.Name", "opt-in-status"),
                 ("Filter.1.Value.1", "opt-in-not-required"),
-                ("AllRegions", "true"),
+                ("AllRegions", "TRUE"),
             ])
             .unwrap(),
-            Action::DescribeRegions(DescribeRegions {
-                dry_run: false,
-                region_names: vec!["us-east-1".into()],
-                filters: vec![Filter {
-                    name: "opt-in-status".into(),
+            Action::DescribeRegions(Box::new(input::DescribeRegionsRequest {
+                dry_run: None,
+                region_names: vec!["a".into(), "b".into(), "c".into()],
+                filters: vec![input::Filter {
+                    name: Some("opt-in-status".into()),
                     values: vec!["opt-in-not-required".into()]
                 }],
-                all_regions: true,
-            })
+                all_regions: Some(true),
+            }))
+        );
+    }
+
+    #[test]
+    fn nested_lists_and_structures_are_read_whole() {
+        let got = parse(&[
+            ("Action", "CreateKeyPair"),
+            ("Version", "2016-11-15"),
+            ("KeyName", "k"),
+            ("TagSpecification.1.ResourceType", "key-pair"),
+            ("TagSpecification.1.Tag.2.Key", "env"),
+            ("TagSpecification.1.Tag.2.Value", "lab"),
+            ("TagSpecification.1.Tag.1.Key", "Name"),
+            ("TagSpecification.1.Tag.1.Value", ""),
+        ])
+        .unwrap();
+        let Action::CreateKeyPair(req) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(
+            req.tag_specifications,
+            vec![input::TagSpecification {
+                resource_type: Some("key-pair".into()),
+                tags: vec![
+                    input::Tag {
+                        key: Some("Name".into()),
+                        value: Some("".into())
+                    },
+                    input::Tag {
+                        key: Some("env".into()),
+                        value: Some("lab".into())
+                    },
+                ],
+            }]
         );
     }
 
@@ -179,6 +137,81 @@ mod tests {
             .unwrap_err()
             .message(),
             "The parameter ImageId.1 is not recognized"
+        );
+    }
+
+    #[test]
+    fn typed_values_and_required_members_are_checked() {
+        let message = |pairs: &[(&str, &str)]| parse(pairs).unwrap_err().message();
+        assert_eq!(
+            message(&[
+                ("Action", "DescribeRegions"),
+                ("Version", "2016-11-15"),
+                ("AllRegions", "yes")
+            ]),
+            "Invalid value 'yes' for AllRegions. Expected a boolean: 'true' or 'false'."
+        );
+        assert_eq!(
+            message(&[
+                ("Action", "DescribeImages"),
+                ("Version", "2016-11-15"),
+                ("MaxResults", "x")
+            ]),
+            "Invalid value 'x' for MaxResults. Expected an integer."
+        );
+        assert_eq!(
+            message(&[("Action", "DeleteVolume"), ("Version", "2016-11-15")]),
+            "The request must contain the parameter VolumeId"
+        );
+        assert_eq!(
+            message(&[("Action", "TerminateInstances"), ("Version", "2016-11-15")]),
+            "The request must contain the parameter InstanceId"
+        );
+        // A scalar with keys below it, and a list with a key that is no index.
+        assert_eq!(
+            message(&[
+                ("Action", "DeleteVolume"),
+                ("Version", "2016-11-15"),
+                ("VolumeId.1", "vol-1")
+            ]),
+            "The parameter VolumeId.1 is not recognized"
+        );
+        assert_eq!(
+            message(&[
+                ("Action", "DescribeVolumes"),
+                ("Version", "2016-11-15"),
+                ("VolumeId.x", "vol-1")
+            ]),
+            "The parameter VolumeId.x is not recognized"
+        );
+    }
+
+    #[test]
+    fn refused_members_get_their_declared_code() {
+        let err = parse(&[
+            ("Action", "RunInstances"),
+            ("Version", "2016-11-15"),
+            ("MinCount", "1"),
+            ("MaxCount", "1"),
+            ("NetworkInterface.1.DeviceIndex", "0"),
+            ("NetworkInterface.1.Ipv6AddressCount", "1"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.code(), "UnsupportedOperation");
+        assert_eq!(
+            err.message(),
+            "The parameter NetworkInterface.1.Ipv6AddressCount is not supported by this gateway."
+        );
+        let err = parse(&[
+            ("Action", "ModifyImageAttribute"),
+            ("Version", "2016-11-15"),
+            ("ImageId", "ami-1"),
+            ("ImdsSupport.Value", "v2.0"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            err.message(),
+            "The parameter ImdsSupport.Value is not recognized"
         );
     }
 

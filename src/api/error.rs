@@ -44,9 +44,21 @@ pub enum ApiError {
     /// A method other than GET or POST.
     #[error("method {0} not allowed")]
     MethodNotAllowed(String),
+    /// A key under a member ec2-spec/actions.toml refuses, answered with the declared code.
+    #[error("refused parameter {key}")]
+    Refused { refusal: Refusal, key: String },
     /// A fault of the gateway's own; the detail goes to the log, not to the client.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// The codes a refused member can be declared with in actions.toml (`refuses`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// As for a key no member has: the member exists in EC2 but not here.
+    UnknownParameter,
+    /// The member is understood but what it asks for cannot be done here.
+    UnsupportedOperation,
 }
 
 impl ApiError {
@@ -142,6 +154,22 @@ impl ApiError {
                 "MethodNotAllowed",
                 405,
                 format!("The HTTP method {method} is not allowed; use GET or POST."),
+            ),
+            ApiError::Refused {
+                refusal: Refusal::UnknownParameter,
+                key,
+            } => (
+                "UnknownParameter",
+                400,
+                format!("The parameter {key} is not recognized"),
+            ),
+            ApiError::Refused {
+                refusal: Refusal::UnsupportedOperation,
+                key,
+            } => (
+                "UnsupportedOperation",
+                400,
+                format!("The parameter {key} is not supported by this gateway."),
             ),
             ApiError::Internal(_) => (
                 "InternalError",
