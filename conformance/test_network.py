@@ -84,6 +84,30 @@ def test_describe_vpcs_errors(ec2, client_for, second_account, vpc):
         ec2.describe_vpcs(VpcIds=[theirs["VpcId"]])
 
 
+def test_describe_vpc_attribute_as_terraform_reads_a_vpc(ec2, aws, gateway, vpc, client_for, second_account):
+    """Terraform's aws_vpc read asks for each of the three attributes in turn."""
+    vpc_id = vpc["VpcId"]
+    for attribute, key, value in [
+        ("enableDnsSupport", "EnableDnsSupport", True),
+        ("enableDnsHostnames", "EnableDnsHostnames", True),
+        ("enableNetworkAddressUsageMetrics", "EnableNetworkAddressUsageMetrics", False),
+    ]:
+        answer = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute=attribute)
+        answer.pop("ResponseMetadata")
+        assert answer == {"VpcId": vpc_id, key: {"Value": value}}
+    result = aws("ec2", "describe-vpc-attribute", "--vpc-id", vpc_id, "--attribute", "enableDnsSupport",
+                 "--endpoint-url", gateway.endpoint, "--output", "json")
+    assert result.rc == 0, result
+    assert result.json() == {"VpcId": vpc_id, "EnableDnsSupport": {"Value": True}}
+    with api_error("InvalidParameterValue", "Value (bogus) for parameter attribute is invalid. Unknown attribute."):
+        ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="bogus")
+    with api_error("InvalidVpcID.NotFound", f"The vpc ID '{MISSING_VPC}' does not exist"):
+        ec2.describe_vpc_attribute(VpcId=MISSING_VPC, Attribute="enableDnsSupport")
+    with api_error("InvalidVpcID.NotFound"):
+        client_for(second_account).describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsSupport")
+    dry_run(ec2.describe_vpc_attribute, VpcId=vpc_id, Attribute="enableDnsSupport")
+
+
 def test_vpc_tags(ec2, vpc):
     name = uid("main")
     ec2.create_tags(Resources=[vpc["VpcId"]], Tags=[{"Key": "Name", "Value": name}])

@@ -223,6 +223,11 @@ fn engine_parts(e: &EngineError) -> (&'static str, u16, String) {
             400,
             format!("Invalid availability zone-id: [{id}]"),
         ),
+        EngineError::UnknownVpcAttribute(name) => (
+            "InvalidParameterValue",
+            400,
+            format!("Value ({name}) for parameter attribute is invalid. Unknown attribute."),
+        ),
         EngineError::UnknownAccountAttribute(name) => (
             "InvalidParameterValue",
             400,

@@ -194,9 +194,11 @@ fn image_change(req: &mut input::ModifyImageAttributeRequest) -> Result<ImageCha
     match req.operation_type.as_deref() {
         Some("add") => change.add.append(&mut listed),
         Some("remove") => change.remove.append(&mut listed),
-        Some(other) => return Err(ApiError::InvalidParameterValue(format!(
+        Some(other) => {
+            return Err(ApiError::InvalidParameterValue(format!(
             "Value ({other}) for parameter operationType is invalid. Valid values are add, remove."
-        ))),
+        )))
+        }
         None if !listed.is_empty() => {
             return Err(ApiError::MissingParameter("OperationType".into()))
         }

@@ -109,6 +109,27 @@ pub async fn describe_vpcs(
     })
 }
 
+pub async fn describe_vpc_attribute(
+    engine: &Engine,
+    who: &Principal,
+    req: input::DescribeVpcAttributeRequest,
+) -> Result<output::DescribeVpcAttributeResult, ApiError> {
+    let value = engine
+        .vpc_attribute(&who.account_id, &req.vpc_id, &req.attribute)
+        .await?;
+    let value = Some(output::AttributeBooleanValue { value: Some(value) });
+    let mut answer = output::DescribeVpcAttributeResult {
+        vpc_id: Some(req.vpc_id),
+        ..Default::default()
+    };
+    match req.attribute.as_str() {
+        "enableDnsSupport" => answer.enable_dns_support = value,
+        "enableDnsHostnames" => answer.enable_dns_hostnames = value,
+        _ => answer.enable_network_address_usage_metrics = value,
+    }
+    Ok(answer)
+}
+
 pub async fn describe_subnets(
     engine: &Engine,
     who: &Principal,

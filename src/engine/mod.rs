@@ -68,6 +68,9 @@ pub enum EngineError {
     /// A zone id that is not one of this region's.
     #[error("unknown availability zone id {0:?}")]
     UnknownZoneId(String),
+    /// A VPC attribute name EC2 does not define.
+    #[error("unknown VPC attribute {0:?}")]
+    UnknownVpcAttribute(String),
     /// An account attribute name EC2 does not define.
     #[error("unknown account attribute {0:?}")]
     UnknownAccountAttribute(String),

@@ -444,6 +444,26 @@ impl Engine {
         })
     }
 
+    /// DescribeVpcAttribute: a default VPC resolves names and gives instances DNS
+    /// hostnames; it has no Network Address Usage metrics.
+    pub async fn vpc_attribute(
+        &self,
+        account_id: &str,
+        vpc_id: &str,
+        attribute: &str,
+    ) -> Result<bool, EngineError> {
+        let value = match attribute {
+            "enableDnsSupport" | "enableDnsHostnames" => true,
+            "enableNetworkAddressUsageMetrics" => false,
+            other => return Err(EngineError::UnknownVpcAttribute(other.to_owned())),
+        };
+        let network = self.tagged_network(account_id).await?;
+        by_ids(vec![network.vpc], &[vpc_id.to_owned()], Kind::Vpc, |v| {
+            &v.vpc_id
+        })?;
+        Ok(value)
+    }
+
     /// DescribeSubnets: the default subnets, one per zone.
     pub async fn describe_subnets(
         &self,

@@ -41,6 +41,7 @@ pub enum Action {
     DescribeVolumes(Box<input::DescribeVolumesRequest>),
     DeleteVolume(Box<input::DeleteVolumeRequest>),
     DescribeVpcs(Box<input::DescribeVpcsRequest>),
+    DescribeVpcAttribute(Box<input::DescribeVpcAttributeRequest>),
     DescribeSubnets(Box<input::DescribeSubnetsRequest>),
     DescribeSecurityGroups(Box<input::DescribeSecurityGroupsRequest>),
 }
@@ -80,6 +81,7 @@ impl Action {
             Action::DescribeVolumes(_) => "DescribeVolumes",
             Action::DeleteVolume(_) => "DeleteVolume",
             Action::DescribeVpcs(_) => "DescribeVpcs",
+            Action::DescribeVpcAttribute(_) => "DescribeVpcAttribute",
             Action::DescribeSubnets(_) => "DescribeSubnets",
             Action::DescribeSecurityGroups(_) => "DescribeSecurityGroups",
         }
@@ -120,6 +122,7 @@ impl Action {
             "DescribeVolumes" => input::DESCRIBE_VOLUMES_REFUSALS,
             "DeleteVolume" => input::DELETE_VOLUME_REFUSALS,
             "DescribeVpcs" => input::DESCRIBE_VPCS_REFUSALS,
+            "DescribeVpcAttribute" => input::DESCRIBE_VPC_ATTRIBUTE_REFUSALS,
             "DescribeSubnets" => input::DESCRIBE_SUBNETS_REFUSALS,
             "DescribeSecurityGroups" => input::DESCRIBE_SECURITY_GROUPS_REFUSALS,
             _ => return None,
@@ -219,6 +222,9 @@ impl Action {
             "DescribeVpcs" => {
                 Action::DescribeVpcs(Box::new(input::DescribeVpcsRequest::from_node(node)?))
             }
+            "DescribeVpcAttribute" => Action::DescribeVpcAttribute(Box::new(
+                input::DescribeVpcAttributeRequest::from_node(node)?,
+            )),
             "DescribeSubnets" => {
                 Action::DescribeSubnets(Box::new(input::DescribeSubnetsRequest::from_node(node)?))
             }
@@ -500,6 +506,17 @@ pub async fn dispatch(
                 answer
             };
             wire::write_response(out, "DescribeVpcs", request_id, &answer);
+        }
+        Action::DescribeVpcAttribute(req) => {
+            let answer: output::DescribeVpcAttributeResult = {
+                let dry_run = req.dry_run == Some(true);
+                let answer = crate::api::network::describe_vpc_attribute(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
+            wire::write_response(out, "DescribeVpcAttribute", request_id, &answer);
         }
         Action::DescribeSubnets(req) => {
             let answer: output::DescribeSubnetsResult = {

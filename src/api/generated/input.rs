@@ -1629,6 +1629,42 @@ impl DescribeVpcsRequest {
 /// The keys DescribeVpcs refuses, by wire pattern.
 pub const DESCRIBE_VPCS_REFUSALS: &[(&[&str], Refusal)] = &[];
 
+/// DescribeVpcAttribute: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeVpcAttributeRequest {
+    /// `Attribute` (required)
+    pub attribute: String,
+    /// `VpcId` (required)
+    pub vpc_id: String,
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+}
+
+impl DescribeVpcAttributeRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut attribute = None;
+        let mut vpc_id = None;
+        let mut dry_run = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "Attribute" => attribute = Some(wire::string(child)?),
+                "VpcId" => vpc_id = Some(wire::string(child)?),
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(DescribeVpcAttributeRequest {
+            attribute: attribute.ok_or_else(|| wire::missing(node, "Attribute"))?,
+            vpc_id: vpc_id.ok_or_else(|| wire::missing(node, "VpcId"))?,
+            dry_run,
+        })
+    }
+}
+
+/// The keys DescribeVpcAttribute refuses, by wire pattern.
+pub const DESCRIBE_VPC_ATTRIBUTE_REFUSALS: &[(&[&str], Refusal)] = &[];
+
 /// DescribeSubnets: the members ec2gw honours.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribeSubnetsRequest {

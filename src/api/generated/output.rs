@@ -700,6 +700,36 @@ impl XmlContent for DescribeVolumesResult {
     }
 }
 
+/// The model's `DescribeVpcAttributeResult`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeVpcAttributeResult {
+    /// `<enableDnsHostnames>`
+    pub enable_dns_hostnames: Option<AttributeBooleanValue>,
+    /// `<enableDnsSupport>`
+    pub enable_dns_support: Option<AttributeBooleanValue>,
+    /// `<enableNetworkAddressUsageMetrics>`
+    pub enable_network_address_usage_metrics: Option<AttributeBooleanValue>,
+    /// `<vpcId>`
+    pub vpc_id: Option<String>,
+}
+
+impl XmlContent for DescribeVpcAttributeResult {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.enable_dns_hostnames {
+            wire::xml_element(out, "enableDnsHostnames", v);
+        }
+        if let Some(v) = &self.enable_dns_support {
+            wire::xml_element(out, "enableDnsSupport", v);
+        }
+        if let Some(v) = &self.enable_network_address_usage_metrics {
+            wire::xml_element(out, "enableNetworkAddressUsageMetrics", v);
+        }
+        if let Some(v) = &self.vpc_id {
+            wire::xml_element(out, "vpcId", v);
+        }
+    }
+}
+
 /// The model's `DescribeVpcsResult`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribeVpcsResult {
