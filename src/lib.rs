@@ -4,6 +4,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod engine;
+pub mod filter;
 pub mod hypervisor;
 pub mod protocol;
 pub mod server;

@@ -182,16 +182,6 @@ impl ApiError {
 
 fn engine_parts(e: &EngineError) -> (&'static str, u16, String) {
     use crate::engine::ids::Kind;
-    let not_found_code = |kind: &Kind| match kind {
-        Kind::Image => "InvalidAMIID.NotFound",
-        Kind::Instance => "InvalidInstanceID.NotFound",
-        Kind::KeyPair => "InvalidKeyPair.NotFound",
-        Kind::Reservation => "InvalidReservationID.NotFound",
-        Kind::SecurityGroup => "InvalidGroup.NotFound",
-        Kind::Subnet => "InvalidSubnetID.NotFound",
-        Kind::Volume => "InvalidVolume.NotFound",
-        Kind::Vpc => "InvalidVpcID.NotFound",
-    };
     match e {
         EngineError::Store(StoreError::Pool(_)) => (
             "ServiceUnavailable",
@@ -251,16 +241,7 @@ fn engine_parts(e: &EngineError) -> (&'static str, u16, String) {
             "The NextToken is invalid.".into(),
         ),
         EngineError::MalformedId { kind, id } => {
-            let code = match kind {
-                Kind::Image => "InvalidAMIID.Malformed",
-                Kind::Instance => "InvalidInstanceID.Malformed",
-                Kind::KeyPair => "InvalidKeyPair.Malformed",
-                Kind::Reservation => "InvalidReservationID.Malformed",
-                Kind::SecurityGroup => "InvalidGroupId.Malformed",
-                Kind::Subnet => "InvalidSubnetID.Malformed",
-                Kind::Volume => "InvalidVolumeID.Malformed",
-                Kind::Vpc => "InvalidVpcID.Malformed",
-            };
+            let code = kind.descriptor().malformed_code;
             (
                 code,
                 400,
@@ -294,7 +275,7 @@ fn engine_parts(e: &EngineError) -> (&'static str, u16, String) {
                 }
                 (_, many) => format!("The resources '{}' do not exist", many.join(", ")),
             };
-            (not_found_code(kind), 400, message)
+            (kind.descriptor().not_found_code, 400, message)
         }
         EngineError::SecurityGroupNotFound(message) => {
             ("InvalidGroup.NotFound", 400, message.clone())

@@ -3,9 +3,9 @@
 
 use super::error::ApiError;
 use super::generated::{input, output};
-use crate::engine::filter::Filter;
 use crate::engine::paging::Page;
 use crate::engine::tags::{Tag, TagSpecification};
+use crate::filter::Filter;
 
 /// `Filter.N.Name` with `Filter.N.Value.M`; a filter without its name is missing it.
 pub fn filters(filters: Vec<input::Filter>) -> Result<Vec<Filter>, ApiError> {

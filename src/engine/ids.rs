@@ -2,7 +2,7 @@
 
 use rand::Rng;
 
-/// The kinds of resource with EC2 ids, and what tags call them.
+/// The kinds of resource with EC2 ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Image,
@@ -15,49 +15,107 @@ pub enum Kind {
     Vpc,
 }
 
+/// What there is to know of a kind of resource, in one place: its id, what tags call it, the
+/// codes EC2 answers for an id of it that does not exist or is not shaped like one.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Descriptor {
+    pub kind: Kind,
+    /// The id's prefix, before the `-`.
+    pub prefix: &'static str,
+    /// The `resource-type` DescribeTags reports (and TagSpecification names).
+    pub resource_type: &'static str,
+    /// Whether CreateTags takes it.
+    pub taggable: bool,
+    pub not_found_code: &'static str,
+    pub malformed_code: &'static str,
+}
+
+/// Every kind, in the order of the enum (`Kind as usize` indexes it).
+pub const KINDS: [Descriptor; 8] = [
+    Descriptor {
+        kind: Kind::Image,
+        prefix: "ami",
+        resource_type: "image",
+        taggable: true,
+        not_found_code: "InvalidAMIID.NotFound",
+        malformed_code: "InvalidAMIID.Malformed",
+    },
+    Descriptor {
+        kind: Kind::Instance,
+        prefix: "i",
+        resource_type: "instance",
+        taggable: true,
+        not_found_code: "InvalidInstanceID.NotFound",
+        malformed_code: "InvalidInstanceID.Malformed",
+    },
+    Descriptor {
+        kind: Kind::KeyPair,
+        prefix: "key",
+        resource_type: "key-pair",
+        taggable: true,
+        not_found_code: "InvalidKeyPair.NotFound",
+        malformed_code: "InvalidKeyPair.Malformed",
+    },
+    Descriptor {
+        kind: Kind::Reservation,
+        prefix: "r",
+        resource_type: "reservation",
+        taggable: false,
+        not_found_code: "InvalidReservationID.NotFound",
+        malformed_code: "InvalidReservationID.Malformed",
+    },
+    Descriptor {
+        kind: Kind::SecurityGroup,
+        prefix: "sg",
+        resource_type: "security-group",
+        taggable: true,
+        not_found_code: "InvalidGroup.NotFound",
+        malformed_code: "InvalidGroupId.Malformed",
+    },
+    Descriptor {
+        kind: Kind::Subnet,
+        prefix: "subnet",
+        resource_type: "subnet",
+        taggable: true,
+        not_found_code: "InvalidSubnetID.NotFound",
+        malformed_code: "InvalidSubnetID.Malformed",
+    },
+    Descriptor {
+        kind: Kind::Volume,
+        prefix: "vol",
+        resource_type: "volume",
+        taggable: true,
+        not_found_code: "InvalidVolume.NotFound",
+        malformed_code: "InvalidVolumeID.Malformed",
+    },
+    Descriptor {
+        kind: Kind::Vpc,
+        prefix: "vpc",
+        resource_type: "vpc",
+        taggable: true,
+        not_found_code: "InvalidVpcID.NotFound",
+        malformed_code: "InvalidVpcID.Malformed",
+    },
+];
+
 impl Kind {
+    pub fn descriptor(self) -> &'static Descriptor {
+        &KINDS[self as usize]
+    }
+
     pub fn prefix(self) -> &'static str {
-        match self {
-            Kind::Image => "ami",
-            Kind::Instance => "i",
-            Kind::KeyPair => "key",
-            Kind::Reservation => "r",
-            Kind::SecurityGroup => "sg",
-            Kind::Subnet => "subnet",
-            Kind::Volume => "vol",
-            Kind::Vpc => "vpc",
-        }
+        self.descriptor().prefix
     }
 
     /// The `resource-type` DescribeTags reports.
     pub fn resource_type(self) -> &'static str {
-        match self {
-            Kind::Image => "image",
-            Kind::Instance => "instance",
-            Kind::KeyPair => "key-pair",
-            Kind::Reservation => "reservation",
-            Kind::SecurityGroup => "security-group",
-            Kind::Subnet => "subnet",
-            Kind::Volume => "volume",
-            Kind::Vpc => "vpc",
-        }
+        self.descriptor().resource_type
     }
 
     /// The kind an id names by its prefix, whether or not the rest is well formed.
     pub fn of(id: &str) -> Option<Kind> {
         let (prefix, _) = id.split_once('-')?;
-        [
-            Kind::Image,
-            Kind::Instance,
-            Kind::KeyPair,
-            Kind::Reservation,
-            Kind::SecurityGroup,
-            Kind::Subnet,
-            Kind::Volume,
-            Kind::Vpc,
-        ]
-        .into_iter()
-        .find(|k| k.prefix() == prefix)
+        KINDS.iter().find(|d| d.prefix == prefix).map(|d| d.kind)
     }
 }
 
@@ -121,5 +179,13 @@ mod tests {
         assert_eq!(Kind::of("sg-0123"), Some(Kind::SecurityGroup));
         assert_eq!(Kind::of("eni-0123"), None);
         assert_eq!(Kind::of("nonsense"), None);
+    }
+
+    #[test]
+    fn the_table_is_in_the_order_of_the_enum() {
+        for (i, d) in KINDS.iter().enumerate() {
+            assert_eq!(d.kind as usize, i, "{d:?}");
+            assert_eq!(Kind::of(&format!("{}-0", d.prefix)), Some(d.kind));
+        }
     }
 }

@@ -8,11 +8,11 @@ use std::process::Command;
 use sha2::{Digest, Sha256};
 
 use super::accounts::Admin;
-use super::filter::{first_unknown, Filter};
 use super::ids::{self, Kind};
 use super::paging::Page;
 use super::tags::{tag_sets, Tag};
 use super::{timestamp_now, Engine, EngineError};
+use crate::filter::{first_unknown, Filter};
 use crate::store::images::{self as rows, ImageQuery, ImageRow, Launcher};
 use crate::store::DbConnection;
 

@@ -1,8 +1,8 @@
 //! The instance type catalogue: names like AWS's common families, sizes from settings.
 
-use super::filter::{any_match, Filter};
 use super::paging::Page;
 use super::{Engine, EngineError};
+use crate::filter::{any_match, Filter};
 
 /// One instance type; the catalogue's defaults mirror AWS's figures for the same names.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,12 +7,12 @@ use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
-use super::filter::{any_match, Filter};
 use super::ids::{self, Kind};
 use super::network::{default_network, DefaultNetwork, Placement};
 use super::paging::Page;
 use super::tags::{rows_for, tag_sets, Tag};
 use super::{timestamp_now, Engine, EngineError, ZoneSetting};
+use crate::filter::{any_match, Filter};
 use crate::store::images::{self as image_rows, ImageRow};
 use crate::store::instances::{
     self as rows, InstanceChanges, InstanceQuery, InstanceRow, ReservationRow,

@@ -2,11 +2,11 @@
 
 use zeroize::Zeroizing;
 
-use super::filter::{first_unknown, Filter};
 use super::ids::{self, Kind};
 use super::keys::{self, KeyError, KeyType};
 use super::tags::{rows_for, tag_sets, Tag};
 use super::{timestamp_now, Engine, EngineError};
+use crate::filter::{first_unknown, Filter};
 use crate::store::key_pairs::{self as rows, KeyPairRow};
 use crate::store::tags as tag_rows;
 

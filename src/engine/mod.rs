@@ -2,7 +2,6 @@
 //! It knows nothing of HTTP or XML; it speaks in typed values and [`EngineError`].
 
 pub mod accounts;
-pub mod filter;
 pub mod ids;
 pub mod images;
 pub mod instance_types;
@@ -13,6 +12,7 @@ pub mod network;
 pub mod paging;
 pub mod reconciler;
 pub mod regions;
+pub mod tagging;
 pub mod tags;
 pub mod volumes;
 

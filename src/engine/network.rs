@@ -6,11 +6,11 @@
 
 use sha2::{Digest, Sha256};
 
-use super::filter::{any_match, first_unknown, Filter};
 use super::ids::{self, Kind};
 use super::paging::Page;
 use super::tags::{tag_sets, Tag};
 use super::{Engine, EngineError, Settings};
+use crate::filter::{any_match, first_unknown, Filter};
 
 pub const VPC_CIDR: &str = "172.31.0.0/16";
 pub const DEFAULT_GROUP_NAME: &str = "default";

@@ -1,7 +1,7 @@
 //! The region this gateway serves, its availability zones, and the account attributes.
 
-use super::filter::{any_match, first_unknown, Filter};
 use super::{Engine, EngineError, Settings};
+use crate::filter::{any_match, first_unknown, Filter};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Region {

@@ -4,11 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use super::filter::{any_match, Filter};
 use super::ids::{self, Kind};
 use super::paging::Page;
 use super::tags::{tag_sets, Tag};
 use super::{timestamp_now, Engine, EngineError};
+use crate::filter::{any_match, Filter};
 use crate::store::instances::InstanceRow;
 use crate::store::volumes::{self as rows, VolumeQuery, VolumeRow};
 

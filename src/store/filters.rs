@@ -8,57 +8,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 
 use super::MultiBackend;
-
-/// One `Filter.N`: a name and the values any of which may match.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Filter {
-    pub name: String,
-    pub values: Vec<String>,
-}
-
-/// An EC2 filter value as a LIKE pattern with `\` as escape, or None when it has no wildcard
-/// and an equality test will do.
-pub fn like_pattern(value: &str) -> Option<String> {
-    let mut out = String::with_capacity(value.len() + 2);
-    let mut wild = false;
-    let mut chars = value.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '*' => {
-                wild = true;
-                out.push('%');
-            }
-            '?' => {
-                wild = true;
-                out.push('_');
-            }
-            '\\' => push_literal(&mut out, chars.next().unwrap_or('\\')),
-            c => push_literal(&mut out, c),
-        }
-    }
-    wild.then_some(out)
-}
-
-/// The value with EC2's `\` escapes removed, for an equality test.
-pub fn unescape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    let mut chars = value.chars();
-    while let Some(c) = chars.next() {
-        out.push(if c == '\\' {
-            chars.next().unwrap_or('\\')
-        } else {
-            c
-        });
-    }
-    out
-}
-
-fn push_literal(out: &mut String, c: char) {
-    if matches!(c, '%' | '_' | '\\') {
-        out.push('\\');
-    }
-    out.push(c);
-}
+pub use crate::filter::Filter;
+use crate::filter::{like_pattern, unescape};
 
 /// A boxed SQL predicate over `$table`: true if `$column` matches any of `$values` (EC2
 /// filter values, OR-ed). Exact values become one `IN`, wildcards `LIKE`s; no constant is
@@ -77,9 +28,9 @@ macro_rules! text_matches {
         let mut exact: Vec<String> = Vec::new();
         let mut patterns: Vec<String> = Vec::new();
         for value in $values.iter() {
-            match crate::store::filters::like_pattern(value) {
+            match $crate::filter::like_pattern(value) {
                 Some(pattern) => patterns.push(pattern),
-                None => exact.push(crate::store::filters::unescape(value)),
+                None => exact.push($crate::filter::unescape(value)),
             }
         }
         let mut predicate: Option<Predicate> = match exact.len() {

@@ -2,9 +2,9 @@
 
 use diesel::prelude::*;
 
-use super::filters::Filter;
 use super::schema::{image_launch_permissions as perms, images};
 use super::{DbConnection, MultiBackend, StoreError};
+use crate::filter::Filter;
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Insertable)]
 #[diesel(table_name = images)]
@@ -147,7 +147,7 @@ pub fn describe(conn: &mut DbConnection, q: &ImageQuery) -> Result<Vec<ImageRow>
         let holds = |constant: &str| {
             values
                 .iter()
-                .any(|v| crate::engine::filter::wildcard_match(v, constant))
+                .any(|v| crate::filter::wildcard_match(v, constant))
         };
         query = match filter.name.as_str() {
             "architecture" => {

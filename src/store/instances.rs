@@ -2,9 +2,9 @@
 
 use diesel::prelude::*;
 
-use super::filters::Filter;
 use super::schema::{instances, reservations};
 use super::{DbConnection, MultiBackend, StoreError};
+use crate::filter::Filter;
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Insertable)]
 #[diesel(table_name = reservations)]

@@ -2,9 +2,9 @@
 
 use diesel::prelude::*;
 
-use super::filters::Filter;
 use super::schema::tags;
 use super::{DbConnection, MultiBackend, StoreError};
+use crate::filter::Filter;
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Insertable)]
 #[diesel(table_name = tags)]

@@ -1,7 +1,57 @@
 //! EC2's filters: `Filter.N.Name` with `Filter.N.Value.M`; values OR-ed within a filter,
-//! filters AND-ed; `*` and `?` wildcards, `\` escaping them.
+//! filters AND-ed; `*` and `?` wildcards, `\` escaping them. A leaf: the engine matches
+//! filters in memory with it, the store turns them into SQL with it.
 
-pub use crate::store::filters::Filter;
+/// One `Filter.N`: a name and the values any of which may match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub name: String,
+    pub values: Vec<String>,
+}
+
+/// An EC2 filter value as a LIKE pattern with `\` as escape, or None when it has no wildcard
+/// and an equality test will do.
+pub fn like_pattern(value: &str) -> Option<String> {
+    let mut out = String::with_capacity(value.len() + 2);
+    let mut wild = false;
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' => {
+                wild = true;
+                out.push('%');
+            }
+            '?' => {
+                wild = true;
+                out.push('_');
+            }
+            '\\' => push_literal(&mut out, chars.next().unwrap_or('\\')),
+            c => push_literal(&mut out, c),
+        }
+    }
+    wild.then_some(out)
+}
+
+/// The value with EC2's `\` escapes removed, for an equality test.
+pub fn unescape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        out.push(if c == '\\' {
+            chars.next().unwrap_or('\\')
+        } else {
+            c
+        });
+    }
+    out
+}
+
+fn push_literal(out: &mut String, c: char) {
+    if matches!(c, '%' | '_' | '\\') {
+        out.push('\\');
+    }
+    out.push(c);
+}
 
 /// Whether `value` matches `pattern`, where `*` is any run of characters, `?` any one
 /// character, and `\` makes the next character literal.
