@@ -12,8 +12,8 @@ use super::shapes::{tag_set, TagItem};
 use super::Principal;
 use crate::engine::filter::Filter;
 use crate::engine::instances::{
-    state_code, status_of, AttributeChanges, GroupRef, Instance, InstanceAttribute, Reservation,
-    RunRequest, StateChange,
+    state_code, status_of, AttributeChanges, BlockDeviceRequest, GroupRef, Instance,
+    InstanceAttribute, MetadataOptionsRequest, Reservation, RunRequest, StateChange,
 };
 use crate::engine::paging::Page;
 use crate::engine::tags::{check_tag, tags_for, TagSpecification};
@@ -39,31 +39,7 @@ fn required_int(p: &mut Params, name: &str) -> Result<i64, ApiError> {
 
 impl RunInstances {
     pub fn parse(p: &mut Params) -> Result<Self, ApiError> {
-        let mut root_size_gib = None;
-        let mut root_delete_on_termination = None;
-        for (n, fields) in p.groups("BlockDeviceMapping") {
-            for (field, value) in fields {
-                match field.as_str() {
-                    "Ebs.VolumeSize" => {
-                        root_size_gib = Some(value.parse::<i32>().map_err(|_| {
-                            ApiError::InvalidParameterValue(format!(
-                                "Invalid value '{value}' for BlockDeviceMapping.{n}.Ebs.VolumeSize."
-                            ))
-                        })?)
-                    }
-                    "Ebs.DeleteOnTermination" => root_delete_on_termination = Some(value == "true"),
-                    // The root volume is the only volume; its device, type and encryption
-                    // are fixed here.
-                    "DeviceName" | "Ebs.VolumeType" | "Ebs.Encrypted" | "Ebs.Iops"
-                    | "Ebs.Throughput" => {}
-                    _ => {
-                        return Err(ApiError::UnknownParameter(format!(
-                            "BlockDeviceMapping.{n}.{field}"
-                        )))
-                    }
-                }
-            }
-        }
+        let block_device_mappings = block_device_mappings(p)?;
         let interface = primary_interface(p)?;
         let mut subnet_id = p.string("SubnetId");
         let mut security_group_ids = p.list("SecurityGroupId");
@@ -82,19 +58,17 @@ impl RunInstances {
             subnet_id = interface.subnet_id;
             security_group_ids = interface.security_group_ids;
         }
-        // Always sent by Terraform; recorded or accepted as AWS does.
-        p.string("Placement.Tenancy");
+        // Always sent by Terraform; accepted as AWS does (no placement groups here).
         p.string("Placement.GroupName");
+        let tenancy = p.string("Placement.Tenancy");
         let hibernation_configured = p.bool("HibernationOptions.Configured")?.unwrap_or(false);
-        for name in [
-            "MetadataOptions.HttpTokens",
-            "MetadataOptions.HttpEndpoint",
-            "MetadataOptions.HttpPutResponseHopLimit",
-            "MetadataOptions.InstanceMetadataTags",
-            "MetadataOptions.HttpProtocolIpv6",
-        ] {
-            p.string(name);
-        }
+        let metadata_options = MetadataOptionsRequest {
+            http_tokens: p.string("MetadataOptions.HttpTokens"),
+            http_endpoint: p.string("MetadataOptions.HttpEndpoint"),
+            http_put_response_hop_limit: p.int("MetadataOptions.HttpPutResponseHopLimit")?,
+            instance_metadata_tags: p.string("MetadataOptions.InstanceMetadataTags"),
+            http_protocol_ipv6: p.string("MetadataOptions.HttpProtocolIpv6"),
+        };
         let request = RunRequest {
             image_id: String::new(),
             instance_type: p
@@ -108,8 +82,7 @@ impl RunInstances {
             security_groups,
             subnet_id,
             availability_zone: p.string("Placement.AvailabilityZone"),
-            root_size_gib,
-            root_delete_on_termination,
+            block_device_mappings,
             instance_tags: Vec::new(),
             volume_tags: Vec::new(),
             client_token: p.string("ClientToken"),
@@ -122,6 +95,8 @@ impl RunInstances {
             monitoring: p.bool("Monitoring.Enabled")?.unwrap_or(false),
             cpu_credits: p.string("CreditSpecification.CpuCredits"),
             hibernation_configured,
+            metadata_options,
+            tenancy,
         };
         Ok(RunInstances {
             image_id: p.string("ImageId"),
@@ -130,6 +105,47 @@ impl RunInstances {
             request: Box::new(request),
         })
     }
+}
+
+/// `BlockDeviceMapping.N`, as sent: the engine decides what each mapping means.
+fn block_device_mappings(p: &mut Params) -> Result<Vec<BlockDeviceRequest>, ApiError> {
+    let mut mappings = Vec::new();
+    for (n, fields) in p.groups("BlockDeviceMapping") {
+        let mut mapping = BlockDeviceRequest::default();
+        for (field, value) in fields {
+            let name = || format!("BlockDeviceMapping.{n}.{field}");
+            let int = |value: &str| {
+                value.trim().parse::<i64>().map_err(|_| {
+                    ApiError::InvalidParameterValue(format!(
+                        "Invalid value '{value}' for {}. Expected an integer.",
+                        name()
+                    ))
+                })
+            };
+            let boolean = |value: &str| match value {
+                v if v.eq_ignore_ascii_case("true") => Ok(true),
+                v if v.eq_ignore_ascii_case("false") => Ok(false),
+                v => Err(ApiError::InvalidParameterValue(format!(
+                    "Invalid value '{v}' for {}. Expected a boolean: 'true' or 'false'.",
+                    name()
+                ))),
+            };
+            match field.as_str() {
+                "DeviceName" => mapping.device_name = Some(value),
+                "NoDevice" => mapping.no_device = Some(value),
+                "VirtualName" => mapping.virtual_name = Some(value),
+                "Ebs.VolumeSize" => mapping.volume_size = Some(int(&value)?),
+                "Ebs.DeleteOnTermination" => mapping.delete_on_termination = Some(boolean(&value)?),
+                "Ebs.VolumeType" => mapping.volume_type = Some(value),
+                "Ebs.Encrypted" => mapping.encrypted = Some(boolean(&value)?),
+                "Ebs.Iops" => mapping.iops = Some(int(&value)?),
+                "Ebs.Throughput" => mapping.throughput = Some(int(&value)?),
+                _ => return Err(ApiError::UnknownParameter(name())),
+            }
+        }
+        mappings.push(mapping);
+    }
+    Ok(mappings)
 }
 
 /// What `NetworkInterface.1` asks of the primary interface.
@@ -516,7 +532,7 @@ struct MetadataOptions {
     #[serde(rename = "httpTokens")]
     http_tokens: &'static str,
     #[serde(rename = "httpPutResponseHopLimit")]
-    http_put_response_hop_limit: u32,
+    http_put_response_hop_limit: i64,
     #[serde(rename = "httpEndpoint")]
     http_endpoint: &'static str,
     #[serde(rename = "httpProtocolIpv6")]
@@ -642,6 +658,7 @@ impl InstanceItem {
         let (cores, threads) = engine
             .instance_type(&instance.row.instance_type)
             .map_or((1, 1), |t| (t.cores(), t.threads_per_core()));
+        let metadata = instance.metadata_options;
         let row = instance.row;
         let state_reason = row
             .state_reason_code
@@ -666,7 +683,7 @@ impl InstanceItem {
             placement: Placement {
                 availability_zone: row.availability_zone,
                 group_name: "",
-                tenancy: "default",
+                tenancy: instance.tenancy.as_str(),
             },
             monitoring: Monitoring {
                 state: if row.monitoring {
@@ -703,11 +720,11 @@ impl InstanceItem {
             },
             metadata_options: MetadataOptions {
                 state: "applied",
-                http_tokens: "optional",
-                http_put_response_hop_limit: 1,
-                http_endpoint: "enabled",
-                http_protocol_ipv6: "disabled",
-                instance_metadata_tags: "disabled",
+                http_tokens: metadata.http_tokens.as_str(),
+                http_put_response_hop_limit: metadata.http_put_response_hop_limit,
+                http_endpoint: metadata.http_endpoint.as_str(),
+                http_protocol_ipv6: metadata.http_protocol_ipv6.as_str(),
+                instance_metadata_tags: metadata.instance_metadata_tags.as_str(),
             },
             enclave_options: Enabled { enabled: false },
             boot_mode: "legacy-bios",
