@@ -1368,6 +1368,44 @@ mod tests {
     }
 
     #[test]
+    fn launch_options_read_back_and_default_when_never_recorded() {
+        assert_eq!(
+            launch_options_of(None).unwrap(),
+            (MetadataOptions::default(), Tenancy::Default)
+        );
+        let mut row = InstanceOptionsRow {
+            instance_id: "i-0123456789abcdef0".into(),
+            metadata_http_tokens: "required".into(),
+            metadata_http_endpoint: "disabled".into(),
+            metadata_hop_limit: 5,
+            metadata_tags: "enabled".into(),
+            metadata_protocol_ipv6: "enabled".into(),
+            tenancy: "host".into(),
+        };
+        assert_eq!(
+            launch_options_of(Some(&row)).unwrap(),
+            (
+                MetadataOptions {
+                    http_tokens: HttpTokens::Required,
+                    http_endpoint: MetadataSwitch::Disabled,
+                    http_put_response_hop_limit: 5,
+                    instance_metadata_tags: MetadataSwitch::Enabled,
+                    http_protocol_ipv6: MetadataSwitch::Enabled,
+                },
+                Tenancy::Host
+            )
+        );
+        row.tenancy = "shared".into();
+        assert!(matches!(
+            launch_options_of(Some(&row)),
+            Err(EngineError::UnknownStoredValue {
+                column: "tenancy",
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn the_user_data_limit_is_on_decoded_bytes() {
         use base64::Engine as _;
         let encode = |n: usize| base64::engine::general_purpose::STANDARD.encode(vec![b'x'; n]);
