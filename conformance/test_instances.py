@@ -1320,6 +1320,127 @@ def test_describe_volumes_tag_filters_match_the_volumes_tags(web, ec2):
     assert found("tag-key", "Role") == []
 
 
+def test_only_the_root_devices_mapping_changes_the_root_volume(ec2, image, launcher):
+    """A VolumeSize for another device is not the root's: EC2 would make that volume, this
+    gateway cannot yet (UnsupportedOperation), and never resizes the root with it. NoDevice and
+    an ephemeral device elsewhere are accepted and add nothing, as on EC2 for an image that maps
+    nothing there and a type without instance store."""
+    with api_error("UnsupportedOperation",
+                   "The block device mapping for '/dev/sdb' is not supported: only the image's root device "
+                   "('/dev/xvda') can be mapped at launch. Attachable volumes are not available yet."):
+        ec2.run_instances(ImageId=image, InstanceType="t2.micro", MinCount=1, MaxCount=1, BlockDeviceMappings=[
+            {"DeviceName": "/dev/sdb", "Ebs": {"VolumeSize": 50, "DeleteOnTermination": True}}])
+    instance = run_one(launcher, ec2, image, BlockDeviceMappings=[
+        {"DeviceName": "/dev/sdb", "NoDevice": ""},
+        {"DeviceName": "/dev/sdc", "VirtualName": "ephemeral0"},
+        {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 12, "DeleteOnTermination": False, "VolumeType": "gp3"}},
+    ])
+    [bdm] = instance["BlockDeviceMappings"]
+    assert (bdm["DeviceName"], bdm["Ebs"]["DeleteOnTermination"]) == ("/dev/xvda", False)
+    [volume] = ec2.describe_volumes(VolumeIds=[bdm["Ebs"]["VolumeId"]])["Volumes"]
+    assert volume["Size"] == 12
+
+
+def test_block_device_mapping_errors(ec2, image):
+    base = dict(ImageId=image, InstanceType="t2.micro", MinCount=1, MaxCount=1)
+
+    def root(**ebs):
+        return [{"DeviceName": "/dev/xvda", "Ebs": ebs}]
+
+    # The image is 1 GiB: EC2's wording, with the image standing in for its root snapshot.
+    with api_error("InvalidBlockDeviceMapping",
+                   f"Volume of size 0GB is smaller than the root snapshot of image '{image}', expect size >= 1GB"):
+        ec2.run_instances(**base, BlockDeviceMappings=root(VolumeSize=0))
+    with api_error("InvalidBlockDeviceMapping",
+                   "Volume of size 70000GB is larger than a gp3 volume can be, expect size <= 65536GB"):
+        ec2.run_instances(**base, BlockDeviceMappings=root(VolumeSize=70000))
+    with api_error("InvalidBlockDeviceMapping", "The device '/dev/xvda' is used in more than one block-device mapping"):
+        ec2.run_instances(**base, BlockDeviceMappings=root(VolumeSize=9) + root(VolumeSize=10))
+    with api_error("InvalidBlockDeviceMapping"):
+        ec2.run_instances(**base, BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "NoDevice": ""}])
+    with api_error("UnsupportedOperation", "The volume type 'io2' is not supported: every volume here is gp3."):
+        ec2.run_instances(**base, BlockDeviceMappings=root(VolumeType="io2", Iops=4000))
+    with api_error("InvalidParameterValue"):
+        ec2.run_instances(**base, BlockDeviceMappings=root(VolumeType="gp9"))
+    with api_error("UnsupportedOperation"):
+        ec2.run_instances(**base, BlockDeviceMappings=root(Encrypted=True))
+    assert ec2.describe_instances(Filters=[{"Name": "image-id", "Values": [image]},
+                                           {"Name": "instance-state-name", "Values": ["pending"]}])["Reservations"] == []
+
+
+# =========================================================================== launch options
+
+
+def test_metadata_options_and_tenancy_are_kept_and_shown(ec2, image, launcher, aws, gateway):
+    """MetadataOptions and Placement.Tenancy as asked, in RunInstances' answer and in
+    DescribeInstances; unset options keep EC2's defaults (expected_instance has them)."""
+    asked = {"HttpTokens": "required", "HttpPutResponseHopLimit": 3, "HttpEndpoint": "enabled",
+             "HttpProtocolIpv6": "enabled", "InstanceMetadataTags": "enabled"}
+    instance = run_one(launcher, ec2, image, MetadataOptions=asked,
+                       Placement={"AvailabilityZone": ZONE, "Tenancy": "dedicated"})
+    expected = {"State": "applied", **asked}
+    assert instance["MetadataOptions"] == expected
+    assert instance["Placement"] == {"AvailabilityZone": ZONE, "GroupName": "", "Tenancy": "dedicated"}
+    described = one(ec2, instance["InstanceId"])
+    assert described["MetadataOptions"] == expected
+    assert described["Placement"]["Tenancy"] == "dedicated"
+    # Only HttpTokens: the rest are the defaults.
+    tokens_only = run_one(launcher, ec2, image, MetadataOptions={"HttpTokens": "required"})
+    assert one(ec2, tokens_only["InstanceId"])["MetadataOptions"] == {
+        "State": "applied", "HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled",
+        "HttpProtocolIpv6": "disabled", "InstanceMetadataTags": "disabled"}
+    # The AWS CLI's shorthand.
+    launched = aws("--endpoint-url", gateway.endpoint, "ec2", "run-instances", "--image-id", image,
+                   "--instance-type", "t2.micro", "--metadata-options", "HttpTokens=required,HttpEndpoint=disabled",
+                   "--placement", "Tenancy=host").json()
+    [cli_instance] = launched["Instances"]
+    launcher.adopt(ec2, [cli_instance["InstanceId"]])
+    shown = one(ec2, cli_instance["InstanceId"])
+    assert (shown["MetadataOptions"]["HttpTokens"], shown["MetadataOptions"]["HttpEndpoint"],
+            shown["Placement"]["Tenancy"]) == ("required", "disabled", "host")
+
+
+def test_metadata_option_and_tenancy_errors(ec2, image):
+    base = dict(ImageId=image, InstanceType="t2.micro", MinCount=1, MaxCount=1)
+    for options, message in [
+        ({"HttpTokens": "mandatory"},
+         "A value of 'mandatory' is not valid for HttpTokens. Specify either 'optional' or 'required' and try again."),
+        # EC2's answer to Terraform's old empty http_endpoint.
+        ({"HttpEndpoint": ""},
+         "A value of '' is not valid for HttpEndpoint. Specify either 'enabled' or 'disabled' and try again."),
+        ({"HttpPutResponseHopLimit": 65},
+         "A value of '65' is not valid for HttpPutResponseHopLimit. Specify a value from 1 to 64 and try again."),
+        ({"HttpPutResponseHopLimit": 0},
+         "A value of '0' is not valid for HttpPutResponseHopLimit. Specify a value from 1 to 64 and try again."),
+        ({"InstanceMetadataTags": "on"},
+         "A value of 'on' is not valid for InstanceMetadataTags. Specify either 'enabled' or 'disabled' and try again."),
+        ({"HttpProtocolIpv6": "yes"},
+         "A value of 'yes' is not valid for HttpProtocolIpv6. Specify either 'enabled' or 'disabled' and try again."),
+    ]:
+        with api_error("InvalidParameterValue", message):
+            ec2.run_instances(**base, MetadataOptions=options)
+    with api_error("InvalidParameterValue",
+                   "Value (shared) for parameter tenancy is invalid. Valid values are default, dedicated, host."):
+        ec2.run_instances(**base, Placement={"Tenancy": "shared"})
+    assert ec2.describe_instances(Filters=[{"Name": "image-id", "Values": [image]},
+                                           {"Name": "instance-state-name", "Values": ["pending"]}])["Reservations"] == []
+
+
+def test_an_image_the_host_cannot_run_is_refused(ec2, import_image):
+    """An arm64 image on an x86_64 host would show `running` and never boot: EC2's answer for
+    an instance type and an image of different architectures (the types here are the host's)."""
+    if os.uname().machine != "x86_64":
+        pytest.skip("the x86_64 host's check")
+    arm = import_image(uid("inst-arm"), arch="arm64")["ImageId"]
+    with api_error("InvalidParameterValue",
+                   "The architecture 'x86_64' of the specified instance type does not match the architecture "
+                   "'arm64' of the specified AMI. Specify an instance type and an AMI that have matching "
+                   "architectures, and try again. You can use 'describe-instance-types' or 'describe-images' "
+                   "to discover the architecture of the instance type or AMI."):
+        ec2.run_instances(ImageId=arm, InstanceType="t3.micro", MinCount=1, MaxCount=1)
+    assert ec2.describe_instances(Filters=[{"Name": "image-id", "Values": [arm]}])["Reservations"] == []
+
+
 # =========================================================================== cross-account isolation
 
 

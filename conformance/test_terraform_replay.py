@@ -6,6 +6,7 @@ refresh, an in-place update and `terraform destroy` of
     resource "aws_instance" "web" {
       ami = data.aws_ami.this.id   instance_type = "t3.micro"   key_name = aws_key_pair.this.key_name
       user_data = "#!/bin/sh ..."  root_block_device { volume_size = 10  volume_type = "gp3" }
+      metadata_options { http_tokens = "required" }
       tags = { Name = "tf-web" }   volume_tags = { Backup = "daily" }
     }
 
@@ -43,6 +44,12 @@ STOP_PENDING, STOP_TARGET = {"pending", "running", "shutting-down", "stopping"},
 START_PENDING, START_TARGET = {"pending", "stopped"}, {"running"}
 DELETE_PENDING, DELETE_TARGET = {"pending", "running", "shutting-down", "stopping", "stopped"}, {"terminated"}
 POLL_TIMEOUT = 20.0
+# expandInstanceMetadataOptions for `metadata_options { http_tokens = "required" }`:
+# http_endpoint (default "enabled") always; with it enabled, http_protocol_ipv6 and
+# instance_metadata_tags (defaults "disabled") and http_tokens; http_put_response_hop_limit
+# only when set (it is Computed: 0, not sent).
+TF_METADATA_OPTIONS = {"HttpEndpoint": "enabled", "HttpProtocolIpv6": "disabled", "HttpTokens": "required",
+                       "InstanceMetadataTags": "disabled"}
 
 STATE: dict = {}
 _unique = itertools.count(1)
@@ -207,6 +214,7 @@ def test_aws_instance_create(tf):
         HibernationOptions={"Configured": False},
         Placement={"AvailabilityZone": ""},
         CreditSpecification={"CpuCredits": "unlimited"},
+        MetadataOptions=TF_METADATA_OPTIONS,
     )
     [(action, sent)] = wire.requests[start:]
     assert action == "RunInstances"
@@ -219,6 +227,9 @@ def test_aws_instance_create(tf):
         "HibernationOptions.Configured": "false", "CreditSpecification.CpuCredits": "unlimited",
         "MinCount": "1", "MaxCount": "1", "ClientToken": token}
     assert sent["UserData"] == base64.b64encode(USER_DATA.encode()).decode()
+    assert {k: v for k, v in sent.items() if k.startswith("MetadataOptions.")} == {
+        "MetadataOptions.HttpEndpoint": "enabled", "MetadataOptions.HttpProtocolIpv6": "disabled",
+        "MetadataOptions.HttpTokens": "required", "MetadataOptions.InstanceMetadataTags": "disabled"}
     # What the provider needs from the answer: instancesSet[0].instanceId.
     instance_id = resp["Instances"][0]["InstanceId"]
     assert re.fullmatch(r"i-[0-9a-f]{17}", instance_id)
@@ -240,7 +251,7 @@ def test_aws_instance_create(tf):
         ],
         DisableApiTermination=False, EbsOptimized=False, Monitoring={"Enabled": False},
         HibernationOptions={"Configured": False}, Placement={"AvailabilityZone": ""},
-        CreditSpecification={"CpuCredits": "unlimited"})
+        CreditSpecification={"CpuCredits": "unlimited"}, MetadataOptions=TF_METADATA_OPTIONS)
     assert [i["InstanceId"] for i in again["Instances"]] == [instance_id]
 
 
@@ -269,8 +280,10 @@ def read_instance(tf, *, instance_type: str, user_data: str) -> list[str]:
     assert instance["HibernationOptions"] == {"Configured": False}
     assert instance["EnclaveOptions"] == {"Enabled": False}
     assert instance["MaintenanceOptions"] == {"AutoRecovery": "default"}
+    # flattenInstanceMetadataOptions: http_tokens = "required" round-trips (no diff on refresh);
+    # the hop limit, not sent, is EC2's default.
     assert instance["MetadataOptions"] == {
-        "State": "applied", "HttpTokens": "optional", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled",
+        "State": "applied", "HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled",
         "HttpProtocolIpv6": "disabled", "InstanceMetadataTags": "disabled"}
     assert instance["CapacityReservationSpecification"] == {"CapacityReservationPreference": "open"}
     assert (instance["PublicDnsName"], instance["PrivateDnsName"]) == ("", "")

@@ -2,6 +2,10 @@
 //! status decided in one exhaustive match each.
 
 use crate::auth::sigv4::AuthError;
+use crate::engine::launch::{
+    BlockDeviceFault, LaunchParameter, HOP_LIMITS, VOLUME_IOPS, VOLUME_THROUGHPUT, VOLUME_TYPE,
+    VOLUME_TYPES,
+};
 use crate::engine::EngineError;
 use crate::store::StoreError;
 
@@ -345,7 +349,28 @@ fn engine_parts(e: &EngineError) -> (&'static str, u16, String) {
             400,
             "Arguments on this idempotent request are inconsistent with arguments used in previous request(s).".into(),
         ),
-        EngineError::InvalidBlockDeviceMapping(message) => ("InvalidBlockDeviceMapping", 400, message.clone()),
+        EngineError::BlockDevice(fault) => block_device_parts(fault),
+        EngineError::InvalidLaunchParameter { parameter, value } => (
+            "InvalidParameterValue",
+            400,
+            launch_parameter_message(*parameter, value),
+        ),
+        // EC2's words for an instance type and an image of different architectures: here
+        // the types are the host's.
+        EngineError::ArchitectureMismatch {
+            image_architecture,
+            instance_architecture,
+            ..
+        } => (
+            "InvalidParameterValue",
+            400,
+            format!("The architecture '{instance_architecture}' of the specified instance type does not match the architecture '{image_architecture}' of the specified AMI. Specify an instance type and an AMI that have matching architectures, and try again. You can use 'describe-instance-types' or 'describe-images' to discover the architecture of the instance type or AMI."),
+        ),
+        EngineError::UnknownStoredValue { .. } => (
+            "InternalError",
+            500,
+            "An internal error has occurred".into(),
+        ),
         // A server-side condition on AWS: 500, which SDKs retry.
         EngineError::InsufficientCapacity(instance_type) => (
             "InsufficientInstanceCapacity",
@@ -360,6 +385,102 @@ fn engine_parts(e: &EngineError) -> (&'static str, u16, String) {
             "InvalidRequest",
             400,
             "The request received was invalid.".into(),
+        ),
+    }
+}
+
+/// RunInstances' value checks. EC2's wording for an enumerated metadata option (seen for
+/// `HttpEndpoint=`); the hop limit and the tenancy follow the same and this file's pattern.
+fn launch_parameter_message(parameter: LaunchParameter, value: &str) -> String {
+    let either = |name: &str, a: &str, b: &str| {
+        format!("A value of '{value}' is not valid for {name}. Specify either '{a}' or '{b}' and try again.")
+    };
+    match parameter {
+        LaunchParameter::HttpTokens => either("HttpTokens", "optional", "required"),
+        LaunchParameter::HttpEndpoint => either("HttpEndpoint", "enabled", "disabled"),
+        LaunchParameter::InstanceMetadataTags => either("InstanceMetadataTags", "enabled", "disabled"),
+        LaunchParameter::HttpProtocolIpv6 => either("HttpProtocolIpv6", "enabled", "disabled"),
+        LaunchParameter::HttpPutResponseHopLimit => format!(
+            "A value of '{value}' is not valid for HttpPutResponseHopLimit. Specify a value from {} to {} and try again.",
+            HOP_LIMITS.start(),
+            HOP_LIMITS.end()
+        ),
+        LaunchParameter::Tenancy => format!(
+            "Value ({value}) for parameter tenancy is invalid. Valid values are default, dedicated, host."
+        ),
+    }
+}
+
+/// Block device mappings: InvalidBlockDeviceMapping for what EC2 refuses too (its wording
+/// where known: the too-small volume, the device mapped twice), UnsupportedOperation for what
+/// EC2 would honour and this gateway cannot yet.
+fn block_device_parts(fault: &BlockDeviceFault) -> (&'static str, u16, String) {
+    match fault {
+        BlockDeviceFault::MissingDeviceName { index } => (
+            "MissingParameter",
+            400,
+            format!("The request must contain the parameter BlockDeviceMapping.{index}.DeviceName"),
+        ),
+        BlockDeviceFault::DuplicateDevice { device } => (
+            "InvalidBlockDeviceMapping",
+            400,
+            format!("The device '{device}' is used in more than one block-device mapping"),
+        ),
+        // EC2 names the image's root snapshot; images here have none, so the image stands in.
+        BlockDeviceFault::TooSmall { size_gib, image_id, image_gib } => (
+            "InvalidBlockDeviceMapping",
+            400,
+            format!("Volume of size {size_gib}GB is smaller than the root snapshot of image '{image_id}', expect size >= {image_gib}GB"),
+        ),
+        BlockDeviceFault::TooLarge { size_gib, max_gib } => (
+            "InvalidBlockDeviceMapping",
+            400,
+            format!("Volume of size {size_gib}GB is larger than a {VOLUME_TYPE} volume can be, expect size <= {max_gib}GB"),
+        ),
+        BlockDeviceFault::RootSuppressed { device } => (
+            "InvalidBlockDeviceMapping",
+            400,
+            format!("The root device '{device}' cannot be suppressed with NoDevice: the instance boots from it"),
+        ),
+        BlockDeviceFault::RootNotEbs { device, virtual_name } => (
+            "InvalidBlockDeviceMapping",
+            400,
+            format!("The root device '{device}' is an EBS volume and cannot be mapped to the instance store volume '{virtual_name}'"),
+        ),
+        BlockDeviceFault::InvalidVirtualName { device, virtual_name } => (
+            "InvalidBlockDeviceMapping",
+            400,
+            format!("Invalid virtual name '{virtual_name}' for device '{device}': expected ephemeral0, ephemeral1, ..."),
+        ),
+        BlockDeviceFault::NotRootDevice { device, root_device } => (
+            "UnsupportedOperation",
+            400,
+            format!("The block device mapping for '{device}' is not supported: only the image's root device ('{root_device}') can be mapped at launch. Attachable volumes are not available yet."),
+        ),
+        BlockDeviceFault::UnknownVolumeType { volume_type } => (
+            "InvalidParameterValue",
+            400,
+            format!("Value ({volume_type}) for parameter volumeType is invalid. Valid values are {}.", VOLUME_TYPES.join(", ")),
+        ),
+        BlockDeviceFault::UnsupportedVolumeType { volume_type } => (
+            "UnsupportedOperation",
+            400,
+            format!("The volume type '{volume_type}' is not supported: every volume here is {VOLUME_TYPE}."),
+        ),
+        BlockDeviceFault::Encrypted => (
+            "UnsupportedOperation",
+            400,
+            "Encrypted volumes are not supported: volumes here are not encrypted.".into(),
+        ),
+        BlockDeviceFault::UnsupportedIops { iops } => (
+            "UnsupportedOperation",
+            400,
+            format!("{iops} IOPS is not supported: every volume here has {VOLUME_TYPE}'s baseline of {VOLUME_IOPS} IOPS."),
+        ),
+        BlockDeviceFault::UnsupportedThroughput { throughput } => (
+            "UnsupportedOperation",
+            400,
+            format!("A throughput of {throughput} MiB/s is not supported: every volume here has {VOLUME_TYPE}'s baseline of {VOLUME_THROUGHPUT} MiB/s."),
         ),
     }
 }

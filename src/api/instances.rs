@@ -12,8 +12,8 @@ use super::params::{
 };
 use super::Principal;
 use crate::engine::instances::{
-    state_code, status_of, AttributeChanges, GroupRef, Instance, InstanceAttribute, Reservation,
-    RunRequest, StateChange,
+    state_code, status_of, AttributeChanges, BlockDeviceRequest, GroupRef, Instance,
+    InstanceAttribute, MetadataOptionsRequest, Reservation, RunRequest, StateChange,
 };
 use crate::engine::tags::{check_tag, tags_for, TagSpecification};
 use crate::engine::{Engine, EngineError};
@@ -54,20 +54,28 @@ fn primary_interface(
     }))
 }
 
-fn run_request(req: input::RunInstancesRequest) -> Result<RunRequest, ApiError> {
-    let mut root_size_gib = None;
-    let mut root_delete_on_termination = None;
-    // The root volume is the only volume; its device, type and encryption are fixed here.
-    for mapping in &req.block_device_mappings {
-        if let Some(ebs) = &mapping.ebs {
-            if let Some(size) = ebs.volume_size {
-                root_size_gib = Some(size);
-            }
-            if let Some(delete) = ebs.delete_on_termination {
-                root_delete_on_termination = Some(delete);
-            }
-        }
+/// `BlockDeviceMapping.N`, as sent: the engine decides what each mapping means.
+fn block_device_request(mapping: input::BlockDeviceMapping) -> BlockDeviceRequest {
+    let ebs = mapping.ebs.unwrap_or_default();
+    BlockDeviceRequest {
+        device_name: mapping.device_name,
+        volume_size: ebs.volume_size.map(i64::from),
+        delete_on_termination: ebs.delete_on_termination,
+        volume_type: ebs.volume_type,
+        encrypted: ebs.encrypted,
+        iops: ebs.iops.map(i64::from),
+        throughput: ebs.throughput.map(i64::from),
+        no_device: mapping.no_device,
+        virtual_name: mapping.virtual_name,
     }
+}
+
+fn run_request(req: input::RunInstancesRequest) -> Result<RunRequest, ApiError> {
+    let block_device_mappings = req
+        .block_device_mappings
+        .into_iter()
+        .map(block_device_request)
+        .collect();
     let mut subnet_id = req.subnet_id;
     let mut security_group_ids = req.security_group_ids;
     let security_groups = req.security_groups;
@@ -85,7 +93,9 @@ fn run_request(req: input::RunInstancesRequest) -> Result<RunRequest, ApiError> 
         subnet_id = interface.subnet_id;
         security_group_ids = interface.security_group_ids;
     }
+    // Placement.GroupName: accepted as AWS does (no placement groups here).
     let placement = req.placement.unwrap_or_default();
+    let metadata = req.metadata_options.unwrap_or_default();
     Ok(RunRequest {
         image_id: String::new(),
         instance_type: req.instance_type.unwrap_or_else(|| "t3.micro".into()),
@@ -97,8 +107,7 @@ fn run_request(req: input::RunInstancesRequest) -> Result<RunRequest, ApiError> 
         security_groups,
         subnet_id,
         availability_zone: placement.availability_zone,
-        root_size_gib,
-        root_delete_on_termination,
+        block_device_mappings,
         instance_tags: Vec::new(),
         volume_tags: Vec::new(),
         client_token: req.client_token,
@@ -114,6 +123,14 @@ fn run_request(req: input::RunInstancesRequest) -> Result<RunRequest, ApiError> 
             .hibernation_options
             .and_then(|h| h.configured)
             .unwrap_or(false),
+        metadata_options: MetadataOptionsRequest {
+            http_tokens: metadata.http_tokens,
+            http_endpoint: metadata.http_endpoint,
+            http_put_response_hop_limit: metadata.http_put_response_hop_limit.map(i64::from),
+            instance_metadata_tags: metadata.instance_metadata_tags,
+            http_protocol_ipv6: metadata.http_protocol_ipv6,
+        },
+        tenancy: placement.tenancy,
     })
 }
 
@@ -227,6 +244,7 @@ fn instance(engine: &Engine, instance: Instance) -> output::Instance {
     let (cores, threads) = engine
         .instance_type(&instance.row.instance_type)
         .map_or((1, 1), |t| (t.cores(), t.threads_per_core()));
+    let metadata = instance.metadata_options;
     let row = instance.row;
     let state_reason = row
         .state_reason_code
@@ -252,7 +270,7 @@ fn instance(engine: &Engine, instance: Instance) -> output::Instance {
         placement: Some(output::Placement {
             availability_zone: Some(row.availability_zone),
             group_name: Some(String::new()),
-            tenancy: Some("default".into()),
+            tenancy: Some(instance.tenancy.as_str().into()),
             ..Default::default()
         }),
         monitoring: Some(output::Monitoring {
@@ -298,11 +316,13 @@ fn instance(engine: &Engine, instance: Instance) -> output::Instance {
         }),
         metadata_options: Some(output::InstanceMetadataOptionsResponse {
             state: Some("applied".into()),
-            http_tokens: Some("optional".into()),
-            http_put_response_hop_limit: Some(1),
-            http_endpoint: Some("enabled".into()),
-            http_protocol_ipv6: Some("disabled".into()),
-            instance_metadata_tags: Some("disabled".into()),
+            http_tokens: Some(metadata.http_tokens.as_str().into()),
+            http_put_response_hop_limit: Some(
+                i32::try_from(metadata.http_put_response_hop_limit).unwrap_or(i32::MAX),
+            ),
+            http_endpoint: Some(metadata.http_endpoint.as_str().into()),
+            http_protocol_ipv6: Some(metadata.http_protocol_ipv6.as_str().into()),
+            instance_metadata_tags: Some(metadata.instance_metadata_tags.as_str().into()),
         }),
         enclave_options: Some(output::EnclaveOptions {
             enabled: Some(false),

@@ -5,9 +5,12 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use sha2::{Digest, Sha256};
-
 use super::ids::{self, Kind};
+use super::launch::{self, request_fingerprint, root_volume, same_request};
+pub use super::launch::{
+    BlockDeviceRequest, HttpTokens, MetadataOptions, MetadataOptionsRequest, MetadataSwitch,
+    Tenancy,
+};
 use super::network::{default_network, DefaultNetwork, Placement};
 use super::paging::Page;
 use super::tags::{rows_for, tag_sets, Tag};
@@ -15,7 +18,7 @@ use super::{timestamp_now, Engine, EngineError, ZoneSetting};
 use crate::filter::{any_match, Filter};
 use crate::store::images::{self as image_rows, ImageRow};
 use crate::store::instances::{
-    self as rows, InstanceChanges, InstanceQuery, InstanceRow, ReservationRow,
+    self as rows, InstanceChanges, InstanceOptionsRow, InstanceQuery, InstanceRow, ReservationRow,
 };
 use crate::store::key_pairs;
 use crate::store::tags as tag_rows;
@@ -40,8 +43,8 @@ pub struct RunRequest {
     pub security_groups: Vec<String>,
     pub subnet_id: Option<String>,
     pub availability_zone: Option<String>,
-    pub root_size_gib: Option<i32>,
-    pub root_delete_on_termination: Option<bool>,
+    /// `BlockDeviceMapping.N` as sent; the engine decides what each means for the image.
+    pub block_device_mappings: Vec<BlockDeviceRequest>,
     pub instance_tags: Vec<Tag>,
     pub volume_tags: Vec<Tag>,
     pub client_token: Option<String>,
@@ -52,6 +55,9 @@ pub struct RunRequest {
     pub monitoring: bool,
     pub cpu_credits: Option<String>,
     pub hibernation_configured: bool,
+    pub metadata_options: MetadataOptionsRequest,
+    /// `Placement.Tenancy` as sent.
+    pub tenancy: Option<String>,
 }
 
 /// An instance as the API shows it.
@@ -64,6 +70,8 @@ pub struct Instance {
     pub groups: Vec<GroupRef>,
     pub architecture: String,
     pub root_device_name: String,
+    pub metadata_options: MetadataOptions,
+    pub tenancy: Tenancy,
 }
 
 /// A security group an instance is in.
@@ -170,12 +178,6 @@ fn check_user_data(encoded: &str) -> Result<(), EngineError> {
     Ok(())
 }
 
-fn request_hash(req: &RunRequest) -> String {
-    let mut canonical = req.clone();
-    canonical.client_token = None;
-    hex::encode(Sha256::digest(format!("{canonical:?}").as_bytes()))
-}
-
 fn user_initiated(now: &str) -> String {
     // AWS: "User initiated (2026-11-23 16:40:00 GMT)".
     let shown = now.get(..19).unwrap_or(now).replace('T', " ");
@@ -229,7 +231,7 @@ fn reservation_by_token(
     conn: &mut DbConnection,
     account_id: &str,
     req: &RunRequest,
-    hash: &str,
+    fingerprint: &str,
     network: &DefaultNetwork,
 ) -> Result<Option<Reservation>, EngineError> {
     let Some(token) = req.client_token.as_deref().filter(|t| !t.is_empty()) else {
@@ -238,7 +240,7 @@ fn reservation_by_token(
     let Some(existing) = rows::find_reservation_by_token(conn, account_id, token)? else {
         return Ok(None);
     };
-    if existing.request_hash != hash {
+    if !same_request(&existing.request_hash, fingerprint) {
         return Err(EngineError::IdempotentParameterMismatch(token.to_owned()));
     }
     let instances = rows::of_reservation(conn, &existing.reservation_id)?;
@@ -413,6 +415,10 @@ fn views(
 ) -> Result<Vec<Instance>, EngineError> {
     let ids: Vec<String> = rows.iter().map(|r| r.instance_id.clone()).collect();
     let mut sets = tag_sets(conn, account_id, &ids)?;
+    let mut options: HashMap<String, InstanceOptionsRow> = rows::options_of(conn, &ids)?
+        .into_iter()
+        .map(|o| (o.instance_id.clone(), o))
+        .collect();
     let mut images: HashMap<String, Option<ImageRow>> = HashMap::new();
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
@@ -421,7 +427,11 @@ fn views(
             images.insert(row.image_id.clone(), image);
         }
         let image = images.get(&row.image_id).and_then(Option::as_ref);
+        let (metadata_options, tenancy) =
+            launch_options_of(options.remove(&row.instance_id).as_ref())?;
         out.push(Instance {
+            metadata_options,
+            tenancy,
             tags: sets.remove(&row.instance_id).unwrap_or_default(),
             vpc_id: row.subnet_id.as_ref().map(|_| network.vpc.vpc_id.clone()),
             groups: groups_of(&row, network),
@@ -432,6 +442,89 @@ fn views(
         });
     }
     Ok(out)
+}
+
+/// What RunInstances resolved before it touches the database.
+struct Launch {
+    vcpus: u32,
+    memory_mib: u64,
+    type_root_gib: u32,
+    metadata_options: MetadataOptions,
+    tenancy: Tenancy,
+    placement: Placement,
+}
+
+/// What an instance's options row recorded of MetadataOptions and Placement.Tenancy; EC2's
+/// defaults for an instance launched before they were recorded.
+fn launch_options_of(
+    row: Option<&InstanceOptionsRow>,
+) -> Result<(MetadataOptions, Tenancy), EngineError> {
+    let Some(row) = row else {
+        return Ok((MetadataOptions::default(), Tenancy::default()));
+    };
+    fn known<T>(
+        row: &InstanceOptionsRow,
+        column: &'static str,
+        value: &str,
+        parse: fn(&str) -> Option<T>,
+    ) -> Result<T, EngineError> {
+        parse(value).ok_or_else(|| EngineError::UnknownStoredValue {
+            instance_id: row.instance_id.clone(),
+            column,
+            value: value.to_owned(),
+        })
+    }
+    let options = MetadataOptions {
+        http_tokens: known(
+            row,
+            "metadata_http_tokens",
+            &row.metadata_http_tokens,
+            HttpTokens::parse,
+        )?,
+        http_endpoint: known(
+            row,
+            "metadata_http_endpoint",
+            &row.metadata_http_endpoint,
+            MetadataSwitch::parse,
+        )?,
+        http_put_response_hop_limit: i64::from(row.metadata_hop_limit),
+        instance_metadata_tags: known(
+            row,
+            "metadata_tags",
+            &row.metadata_tags,
+            MetadataSwitch::parse,
+        )?,
+        http_protocol_ipv6: known(
+            row,
+            "metadata_protocol_ipv6",
+            &row.metadata_protocol_ipv6,
+            MetadataSwitch::parse,
+        )?,
+    };
+    let tenancy = known(row, "tenancy", &row.tenancy, Tenancy::parse)?;
+    Ok((options, tenancy))
+}
+
+/// The image the caller may launch: available, and theirs, public or shared with them. A
+/// store failure on the way is that, never NotFound: a client told the image is gone would
+/// stop retrying, or worse, act on it.
+fn launchable_image(
+    conn: &mut DbConnection,
+    account_id: &str,
+    image_id: &str,
+) -> Result<ImageRow, EngineError> {
+    let not_found = || EngineError::NotFound {
+        kind: Kind::Image,
+        ids: vec![image_id.to_owned()],
+    };
+    let image = image_rows::find(conn, image_id)?
+        .filter(|i| i.state == "available")
+        .ok_or_else(not_found)?;
+    if image_rows::may_launch(conn, &image, account_id)? {
+        Ok(image)
+    } else {
+        Err(not_found())
+    }
 }
 
 impl Engine {
@@ -482,91 +575,86 @@ impl Engine {
                 req.shutdown_behavior
             )));
         }
+        let launch = Launch {
+            vcpus: spec.vcpus,
+            memory_mib: spec.memory_mib,
+            type_root_gib: spec.root_gib,
+            metadata_options: MetadataOptions::resolve(&req.metadata_options)?,
+            tenancy: Tenancy::resolve(req.tenancy.as_deref())?,
+            placement,
+        };
         let _launching = self.launch_lock().lock().await;
         let account = account_id.to_owned();
         let engine = self.clone();
         let reservation = self
             .store()
-            .run(move |conn| {
-                engine.write_reservation(
-                    conn,
-                    &account,
-                    req,
-                    spec.vcpus,
-                    spec.memory_mib,
-                    spec.root_gib,
-                    &network,
-                    placement,
-                )
-            })
+            .run(move |conn| engine.write_reservation(conn, &account, req, launch, &network))
             .await?;
         self.wake_reconciler();
         Ok(reservation)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Writes the reservation in one write transaction. The host's capacity is counted under
+    /// its lock (`lock_capacity`), held until the instances are in, so what was counted is
+    /// still true when they are, whichever gateway on the database launches; a ClientToken
+    /// written meanwhile by another gateway is caught by the reservation's unique key.
     fn write_reservation(
         &self,
         conn: &mut DbConnection,
         account_id: &str,
         req: RunRequest,
-        vcpus: u32,
-        memory_mib: u64,
-        type_root_gib: u32,
+        launch: Launch,
         network: &DefaultNetwork,
-        placement: Placement,
     ) -> Result<Reservation, EngineError> {
-        let hash = request_hash(&req);
-        if let Some(existing) = reservation_by_token(conn, account_id, &req, &hash, network)? {
-            return Ok(existing);
-        }
-        let image = image_rows::find(conn, &req.image_id)?
-            .filter(|i| i.state == "available")
-            .filter(|i| image_rows::may_launch(conn, i, account_id).unwrap_or(false))
-            .ok_or_else(|| EngineError::NotFound {
-                kind: Kind::Image,
-                ids: vec![req.image_id.clone()],
-            })?;
-        if let Some(key_name) = &req.key_name {
-            let found =
-                key_pairs::describe(conn, account_id, std::slice::from_ref(key_name), &[], &[])?;
-            if found.is_empty() {
-                return Err(EngineError::KeyPairNotFound(key_name.clone()));
-            }
-        }
-        let root_gib = match req.root_size_gib {
-            Some(size) if size < image.size_gib => {
-                return Err(EngineError::InvalidBlockDeviceMapping(format!(
-                    "Volume of size {size}GB is smaller than the image's {}GB; expect size >= {}GB",
-                    image.size_gib, image.size_gib
-                )))
-            }
-            Some(size) => size,
-            None => image
-                .size_gib
-                .max(i32::try_from(type_root_gib).unwrap_or(i32::MAX)),
-        };
-        // As many as fit, up to MaxCount; fewer than MinCount is a capacity error.
-        let (used_vcpus, used_mib) = rows::committed(conn)?;
+        let fingerprint = request_fingerprint(&req);
         let settings = self.settings();
-        let fit_vcpus = (settings.host_vcpus - used_vcpus).max(0) / i64::from(vcpus.max(1));
-        let fit_mib = (settings.host_memory_mib - used_mib).max(0)
-            / i64::try_from(memory_mib.max(1)).unwrap_or(i64::MAX);
-        let count = req.max_count.min(fit_vcpus).min(fit_mib);
-        if count < req.min_count {
-            return Err(EngineError::InsufficientCapacity(req.instance_type.clone()));
-        }
-        let now = timestamp_now();
-        let reservation_id = ids::new_id(Kind::Reservation);
-        let token = req.client_token.clone().filter(|t| !t.is_empty());
         let written = crate::store::write_transaction(conn, |conn| {
+            if let Some(existing) =
+                reservation_by_token(conn, account_id, &req, &fingerprint, network)?
+            {
+                return Ok(existing);
+            }
+            let image = launchable_image(conn, account_id, &req.image_id)?;
+            launch::check_architecture(&image, std::env::consts::ARCH)?;
+            if let Some(key_name) = &req.key_name {
+                let found = key_pairs::describe(
+                    conn,
+                    account_id,
+                    std::slice::from_ref(key_name),
+                    &[],
+                    &[],
+                )?;
+                if found.is_empty() {
+                    return Err(EngineError::KeyPairNotFound(key_name.clone()));
+                }
+            }
+            let root = root_volume(
+                &req.block_device_mappings,
+                &image,
+                i32::try_from(launch.type_root_gib).unwrap_or(i32::MAX),
+            )
+            .map_err(EngineError::BlockDevice)?;
+            // As many as fit, up to MaxCount; fewer than MinCount is a capacity error.
+            rows::lock_capacity(conn)?;
+            let (used_vcpus, used_mib) = rows::committed(conn)?;
+            let fit_vcpus =
+                (settings.host_vcpus - used_vcpus).max(0) / i64::from(launch.vcpus.max(1));
+            let fit_mib = (settings.host_memory_mib - used_mib).max(0)
+                / i64::try_from(launch.memory_mib.max(1)).unwrap_or(i64::MAX);
+            let count = req.max_count.min(fit_vcpus).min(fit_mib);
+            if count < req.min_count {
+                return Err(EngineError::InsufficientCapacity(req.instance_type.clone()));
+            }
+            let now = timestamp_now();
+            let reservation_id = ids::new_id(Kind::Reservation);
+            let token = req.client_token.clone().filter(|t| !t.is_empty());
             if !rows::insert_reservation(
                 conn,
                 &ReservationRow {
                     reservation_id: reservation_id.clone(),
                     account_id: account_id.to_owned(),
                     client_token: token.clone(),
-                    request_hash: hash.clone(),
+                    request_hash: fingerprint.clone(),
                     created_at: now.clone(),
                 },
             )? {
@@ -574,7 +662,9 @@ impl Engine {
                     token.clone().unwrap_or_default(),
                 ));
             }
+            let options = &launch.metadata_options;
             let mut instances = Vec::new();
+            let mut launched_with = Vec::new();
             for index in 0..count {
                 let row = InstanceRow {
                     instance_id: ids::new_id(Kind::Instance),
@@ -583,10 +673,10 @@ impl Engine {
                     launch_index: i32::try_from(index).unwrap_or(i32::MAX),
                     image_id: image.image_id.clone(),
                     instance_type: req.instance_type.clone(),
-                    vcpus: i32::try_from(vcpus).unwrap_or(i32::MAX),
-                    memory_mib: i64::try_from(memory_mib).unwrap_or(i64::MAX),
+                    vcpus: i32::try_from(launch.vcpus).unwrap_or(i32::MAX),
+                    memory_mib: i64::try_from(launch.memory_mib).unwrap_or(i64::MAX),
                     key_name: req.key_name.clone(),
-                    availability_zone: placement.zone.clone(),
+                    availability_zone: launch.placement.zone.clone(),
                     state: "pending".into(),
                     state_reason_code: Some("pending".into()),
                     state_reason_message: Some("pending".into()),
@@ -597,11 +687,11 @@ impl Engine {
                     disable_api_termination: req.disable_api_termination,
                     disable_api_stop: req.disable_api_stop,
                     shutdown_behavior: req.shutdown_behavior.clone(),
-                    security_groups: placement.group_ids.join(","),
-                    subnet_id: Some(placement.subnet_id.clone()),
+                    security_groups: launch.placement.group_ids.join(","),
+                    subnet_id: Some(launch.placement.subnet_id.clone()),
                     root_volume_id: ids::new_id(Kind::Volume),
-                    root_size_gib: root_gib,
-                    root_delete_on_termination: req.root_delete_on_termination.unwrap_or(true),
+                    root_size_gib: root.size_gib,
+                    root_delete_on_termination: root.delete_on_termination,
                     ebs_optimized: req.ebs_optimized,
                     monitoring: req.monitoring,
                     cpu_credits: req.cpu_credits.clone().unwrap_or_else(|| {
@@ -616,6 +706,17 @@ impl Engine {
                     hibernation_configured: req.hibernation_configured,
                     stop_mode: "shutdown".into(),
                 };
+                launched_with.push(InstanceOptionsRow {
+                    instance_id: row.instance_id.clone(),
+                    metadata_http_tokens: options.http_tokens.as_str().into(),
+                    metadata_http_endpoint: options.http_endpoint.as_str().into(),
+                    // Checked to be within 1..=64 by MetadataOptions::resolve.
+                    metadata_hop_limit: i32::try_from(options.http_put_response_hop_limit)
+                        .unwrap_or(1),
+                    metadata_tags: options.instance_metadata_tags.as_str().into(),
+                    metadata_protocol_ipv6: options.http_protocol_ipv6.as_str().into(),
+                    tenancy: launch.tenancy.as_str().into(),
+                });
                 tag_rows::put(
                     conn,
                     &rows_for(
@@ -637,13 +738,14 @@ impl Engine {
                 instances.push(row);
             }
             rows::insert(conn, &instances)?;
+            rows::insert_options(conn, &launched_with)?;
             let volumes: Vec<_> = instances
                 .iter()
                 .map(|i| super::volumes::root_volume(i, &image.root_device_name))
                 .collect();
             crate::store::volumes::insert(conn, &volumes)?;
             Ok(Reservation {
-                reservation_id: reservation_id.clone(),
+                reservation_id,
                 owner_id: account_id.to_owned(),
                 instances: views(conn, account_id, network, instances)?,
             })
@@ -652,7 +754,7 @@ impl Engine {
             // The same token was written in the meantime (by another gateway on the same
             // database): a retry of the same request gets that reservation, as on AWS.
             Err(EngineError::IdempotentParameterMismatch(token)) => {
-                reservation_by_token(conn, account_id, &req, &hash, network)?
+                reservation_by_token(conn, account_id, &req, &fingerprint, network)?
                     .ok_or(EngineError::IdempotentParameterMismatch(token))
             }
             written => written,
@@ -856,6 +958,7 @@ impl Engine {
                 .fold((0, 0), |(v, m), r| {
                     (v + i64::from(r.vcpus), m + r.memory_mib)
                 });
+            rows::lock_capacity(conn)?;
             let (used_vcpus, used_mib) = rows::committed(conn)?;
             if used_vcpus + vcpus > host_vcpus || used_mib + mib > host_mib {
                 let kind = found
@@ -1214,24 +1317,92 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use diesel::connection::SimpleConnection;
 
     #[test]
-    fn the_same_request_hashes_the_same_whatever_its_token() {
-        let a = RunRequest {
-            image_id: "ami-1".into(),
-            client_token: Some("x".into()),
-            ..RunRequest::default()
+    fn a_store_failure_checking_launch_permission_is_not_not_found() {
+        use crate::store::{DatabaseUrl, Store};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&DatabaseUrl::Sqlite(dir.path().join("db.sqlite"))).unwrap();
+        let admin = super::super::accounts::Admin { store: &store };
+        let owner = admin.create_account().unwrap().account_id;
+        let other = admin.create_account().unwrap().account_id;
+        let image = ImageRow {
+            image_id: "ami-0123456789abcdef0".into(),
+            owner_id: owner.clone(),
+            name: "shared".into(),
+            description: String::new(),
+            state: "available".into(),
+            architecture: "x86_64".into(),
+            is_public: false,
+            root_device_name: "/dev/xvda".into(),
+            size_gib: 1,
+            disk_path: "/nowhere".into(),
+            disk_format: "qcow2".into(),
+            disk_bytes: 0,
+            sha256: String::new(),
+            created_at: "2026-11-24T00:00:00.000Z".into(),
         };
-        let b = RunRequest {
-            client_token: Some("y".into()),
-            ..a.clone()
+        store
+            .run_now::<_, EngineError>(|conn| {
+                image_rows::insert(conn, &image)?;
+                // Not the owner's, not public: only the launch permission lookup can answer.
+                assert!(matches!(
+                    launchable_image(conn, &other, &image.image_id),
+                    Err(EngineError::NotFound {
+                        kind: Kind::Image,
+                        ..
+                    })
+                ));
+                assert!(launchable_image(conn, &owner, &image.image_id).is_ok());
+                // The lookup now fails as a broken database would.
+                conn.batch_execute("DROP TABLE image_launch_permissions")?;
+                let failed = launchable_image(conn, &other, &image.image_id);
+                assert!(
+                    matches!(failed, Err(EngineError::Store(_))),
+                    "a failed lookup must be a store error, not {failed:?}"
+                );
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn launch_options_read_back_and_default_when_never_recorded() {
+        assert_eq!(
+            launch_options_of(None).unwrap(),
+            (MetadataOptions::default(), Tenancy::Default)
+        );
+        let mut row = InstanceOptionsRow {
+            instance_id: "i-0123456789abcdef0".into(),
+            metadata_http_tokens: "required".into(),
+            metadata_http_endpoint: "disabled".into(),
+            metadata_hop_limit: 5,
+            metadata_tags: "enabled".into(),
+            metadata_protocol_ipv6: "enabled".into(),
+            tenancy: "host".into(),
         };
-        let c = RunRequest {
-            max_count: 2,
-            ..a.clone()
-        };
-        assert_eq!(request_hash(&a), request_hash(&b));
-        assert_ne!(request_hash(&a), request_hash(&c));
+        assert_eq!(
+            launch_options_of(Some(&row)).unwrap(),
+            (
+                MetadataOptions {
+                    http_tokens: HttpTokens::Required,
+                    http_endpoint: MetadataSwitch::Disabled,
+                    http_put_response_hop_limit: 5,
+                    instance_metadata_tags: MetadataSwitch::Enabled,
+                    http_protocol_ipv6: MetadataSwitch::Enabled,
+                },
+                Tenancy::Host
+            )
+        );
+        row.tenancy = "shared".into();
+        assert!(matches!(
+            launch_options_of(Some(&row)),
+            Err(EngineError::UnknownStoredValue {
+                column: "tenancy",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod instance_types;
 pub mod instances;
 pub mod key_pairs;
 pub mod keys;
+pub mod launch;
 pub mod network;
 pub mod paging;
 pub mod reconciler;
@@ -141,9 +142,32 @@ pub enum EngineError {
     /// A ClientToken reused with different parameters.
     #[error("client token {0:?} reused with other parameters")]
     IdempotentParameterMismatch(String),
-    /// A block device mapping that cannot be honoured; the message says why.
-    #[error("{0}")]
-    InvalidBlockDeviceMapping(String),
+    /// A block device mapping that cannot be honoured, and why.
+    #[error("block device mapping: {0:?}")]
+    BlockDevice(launch::BlockDeviceFault),
+    /// A RunInstances parameter whose value is not one EC2 allows.
+    #[error("invalid value {value:?} for {parameter:?}")]
+    InvalidLaunchParameter {
+        parameter: launch::LaunchParameter,
+        value: String,
+    },
+    /// An image whose architecture the host's instance types cannot run.
+    #[error(
+        "image {image_id} is {image_architecture}; instances here are {instance_architecture}"
+    )]
+    ArchitectureMismatch {
+        image_id: String,
+        image_architecture: String,
+        instance_architecture: String,
+    },
+    /// A stored value the engine does not know: the row was written by hand, or by a newer
+    /// gateway on the same database.
+    #[error("instance {instance_id}: stored {column} {value:?} is not a value it knows")]
+    UnknownStoredValue {
+        instance_id: String,
+        column: &'static str,
+        value: String,
+    },
     /// The host has no room for the instances asked for.
     #[error("insufficient capacity for {0}")]
     InsufficientCapacity(String),
@@ -171,7 +195,9 @@ pub struct Engine {
     settings: std::sync::Arc<Settings>,
     pager: paging::Pager,
     hypervisor: std::sync::Arc<dyn crate::hypervisor::Hypervisor>,
-    /// Serialises launches and starts, so two calls cannot both take the last capacity.
+    /// Serialises this gateway's launches and starts, so they queue here rather than in the
+    /// database; the capacity they share with other gateways is locked in the database
+    /// (`store::instances::lock_capacity`).
     launch_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Wakes the reconciler when intent changes.
     wake: std::sync::Arc<tokio::sync::Notify>,

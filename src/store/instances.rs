@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{instances, reservations};
+use super::schema::{host_capacity, instance_options, instances, reservations};
 use super::{DbConnection, MultiBackend, StoreError};
 use crate::filter::Filter;
 
@@ -53,6 +53,20 @@ pub struct InstanceRow {
     pub hibernation_configured: bool,
     /// How the stop under way (or the last one) ends: `shutdown`, `force` or `hibernate`.
     pub stop_mode: String,
+}
+
+/// What an instance was launched with beyond its row: MetadataOptions as resolved, and
+/// Placement.Tenancy (`default`, `dedicated` or `host`), in EC2's spelling.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Insertable)]
+#[diesel(table_name = instance_options)]
+pub struct InstanceOptionsRow {
+    pub instance_id: String,
+    pub metadata_http_tokens: String,
+    pub metadata_http_endpoint: String,
+    pub metadata_hop_limit: i32,
+    pub metadata_tags: String,
+    pub metadata_protocol_ipv6: String,
+    pub tenancy: String,
 }
 
 /// A DescribeInstances query, already checked by the engine.
@@ -144,6 +158,28 @@ pub fn insert(conn: &mut DbConnection, rows: &[InstanceRow]) -> Result<(), Store
     Ok(())
 }
 
+pub fn insert_options(
+    conn: &mut DbConnection,
+    rows: &[InstanceOptionsRow],
+) -> Result<(), StoreError> {
+    for row in rows {
+        diesel::insert_into(instance_options::table)
+            .values(row.clone())
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The launch options of these instances; an instance without a row has none recorded.
+pub fn options_of(
+    conn: &mut DbConnection,
+    instance_ids: &[String],
+) -> Result<Vec<InstanceOptionsRow>, StoreError> {
+    Ok(instance_options::table
+        .filter(instance_options::instance_id.eq_any(instance_ids))
+        .load(conn)?)
+}
+
 pub fn find(conn: &mut DbConnection, instance_id: &str) -> Result<Option<InstanceRow>, StoreError> {
     Ok(instances::table
         .find(instance_id)
@@ -168,6 +204,31 @@ pub fn live(conn: &mut DbConnection) -> Result<Vec<InstanceRow>, StoreError> {
         .filter(instances::state.eq_any(["pending", "running", "stopping", "shutting-down"]))
         .order(instances::instance_id)
         .load(conn)?)
+}
+
+/// The capacity pool every launch and start on this database draws on.
+const HOST: &str = "local";
+
+/// Locks the host's capacity until the transaction ends, so that what `committed` counts
+/// cannot change under the caller before it writes: PostgreSQL runs concurrent transactions
+/// side by side (READ COMMITTED), and two gateways would otherwise both see the last slot
+/// free. SQLite needs nothing: a write transaction there (`BEGIN IMMEDIATE`) is serial.
+/// Call inside `write_transaction`, before `committed`.
+pub fn lock_capacity(conn: &mut DbConnection) -> Result<(), StoreError> {
+    if let DbConnection::Postgres(pg) = conn {
+        // The row is made by the migration; if it was deleted, the insert recreates it (a
+        // concurrent inserter waits on the unique key, then finds it) so the lock still holds.
+        diesel::insert_into(host_capacity::table)
+            .values(host_capacity::host_id.eq(HOST))
+            .on_conflict_do_nothing()
+            .execute(pg)?;
+        host_capacity::table
+            .find(HOST)
+            .select(host_capacity::host_id)
+            .for_update()
+            .first::<String>(pg)?;
+    }
+    Ok(())
 }
 
 /// vCPUs and MiB held by instances that run or are about to.

@@ -120,6 +120,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    instance_options (instance_id) {
+        instance_id -> Text,
+        metadata_http_tokens -> Text,
+        metadata_http_endpoint -> Text,
+        metadata_hop_limit -> Integer,
+        metadata_tags -> Text,
+        metadata_protocol_ipv6 -> Text,
+        tenancy -> Text,
+    }
+}
+
+diesel::table! {
+    host_capacity (host_id) {
+        host_id -> Text,
+    }
+}
+
+diesel::table! {
     volumes (volume_id) {
         volume_id -> Text,
         account_id -> Text,
@@ -136,11 +154,14 @@ diesel::table! {
 }
 
 diesel::joinable!(access_keys -> accounts (account_id));
+diesel::joinable!(instance_options -> instances (instance_id));
 diesel::joinable!(image_launch_permissions -> images (image_id));
 diesel::allow_tables_to_appear_in_same_query!(
     instances,
     volumes,
     reservations,
+    instance_options,
+    host_capacity,
     accounts,
     access_keys,
     gateway_secrets,

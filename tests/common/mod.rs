@@ -75,8 +75,9 @@ fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
         .unwrap_or_default()
 }
 
-/// A fresh database URL: a new PostgreSQL database if EC2GW_TEST_DATABASE_URL is set.
-fn fresh_database(dir: &std::path::Path) -> (DatabaseUrl, Option<(String, String)>) {
+/// A fresh database URL: a new PostgreSQL database if EC2GW_TEST_DATABASE_URL is set (with
+/// the admin URL and the database's name, to drop it afterwards).
+pub fn fresh_database(dir: &std::path::Path) -> (DatabaseUrl, Option<(String, String)>) {
     match std::env::var("EC2GW_TEST_DATABASE_URL") {
         Ok(admin_url) if !admin_url.is_empty() => {
             let name = format!("ec2gw_test_{}", uuid::Uuid::new_v4().simple());
@@ -304,7 +305,25 @@ impl Drop for TestGateway {
 
 /// Imports an empty 64 MiB qcow2 disk as a private image of the gateway's account.
 pub async fn import_image(gw: &TestGateway, name: &str) -> String {
-    let disk = gw.data_dir().join(format!("{name}.qcow2"));
+    import_image_of(
+        &gw.store,
+        &gw.data_dir(),
+        &gw.key.account_id,
+        name,
+        "x86_64",
+    )
+    .await
+}
+
+/// Imports an empty 64 MiB qcow2 disk as a private image of `account_id`, of `architecture`.
+pub async fn import_image_of(
+    store: &Store,
+    data_dir: &std::path::Path,
+    account_id: &str,
+    name: &str,
+    architecture: &str,
+) -> String {
+    let disk = data_dir.join(format!("{name}.qcow2"));
     let status = std::process::Command::new("qemu-img")
         .args(["create", "-q", "-f", "qcow2"])
         .arg(&disk)
@@ -312,15 +331,15 @@ pub async fn import_image(gw: &TestGateway, name: &str) -> String {
         .status()
         .unwrap();
     assert!(status.success());
-    let store = gw.store.clone();
+    let store = store.clone();
     let request = ImportRequest {
         file: disk,
         name: name.into(),
         description: String::new(),
-        account_id: Some(gw.key.account_id.clone()),
+        account_id: Some(account_id.to_owned()),
         public: false,
-        architecture: "x86_64".into(),
-        data_dir: gw.data_dir(),
+        architecture: architecture.into(),
+        data_dir: data_dir.to_owned(),
     };
     tokio::task::spawn_blocking(move || {
         Admin { store: &store }

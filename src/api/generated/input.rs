@@ -1005,10 +1005,6 @@ pub const RUN_INSTANCES_REFUSALS: &[(&[&str], Refusal)] = &[
         Refusal::UnknownParameter,
     ),
     (
-        &["BlockDeviceMapping", "*", "VirtualName"],
-        Refusal::UnknownParameter,
-    ),
-    (
         &["BlockDeviceMapping", "*", "Ebs", "SnapshotId"],
         Refusal::UnknownParameter,
     ),
@@ -1813,6 +1809,8 @@ pub struct BlockDeviceMapping {
     pub no_device: Option<String>,
     /// `DeviceName`
     pub device_name: Option<String>,
+    /// `VirtualName`
+    pub virtual_name: Option<String>,
 }
 
 impl BlockDeviceMapping {
@@ -1821,11 +1819,13 @@ impl BlockDeviceMapping {
         let mut ebs = None;
         let mut no_device = None;
         let mut device_name = None;
+        let mut virtual_name = None;
         for (segment, child) in node.children() {
             match *segment {
                 "Ebs" => ebs = Some(EbsBlockDevice::from_node(child)?),
                 "NoDevice" => no_device = Some(wire::string(child)?),
                 "DeviceName" => device_name = Some(wire::string(child)?),
+                "VirtualName" => virtual_name = Some(wire::string(child)?),
                 _ => return Err(wire::unknown(child)),
             }
         }
@@ -1833,6 +1833,7 @@ impl BlockDeviceMapping {
             ebs,
             no_device,
             device_name,
+            virtual_name,
         })
     }
 }

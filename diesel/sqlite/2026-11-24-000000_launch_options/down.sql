@@ -1,0 +1,2 @@
+DROP TABLE host_capacity;
+DROP TABLE instance_options;
