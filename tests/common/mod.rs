@@ -19,6 +19,7 @@ use ec2gw::engine::accounts::{AccessKey, Admin};
 use ec2gw::engine::images::ImportRequest;
 use ec2gw::engine::{Engine, Settings, ZoneSetting};
 use ec2gw::hypervisor::libvirt::Libvirt;
+use ec2gw::hypervisor::Hypervisor;
 use ec2gw::server::{serve, Gateway};
 use ec2gw::store::{DatabaseUrl, Store};
 use http::{HeaderMap, Request};
@@ -93,7 +94,27 @@ fn fresh_database(dir: &std::path::Path) -> (DatabaseUrl, Option<(String, String
     }
 }
 
+/// What a test may change in the gateway it starts.
+pub struct Options {
+    pub launch_timeout: Duration,
+    /// Wraps the test driver's hypervisor (to make it fail on purpose).
+    pub hypervisor: fn(Libvirt) -> Arc<dyn Hypervisor>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            launch_timeout: Duration::from_secs(1),
+            hypervisor: |libvirt| Arc::new(libvirt),
+        }
+    }
+}
+
 pub async fn start() -> TestGateway {
+    start_with(Options::default()).await
+}
+
+pub async fn start_with(options: Options) -> TestGateway {
     let dir = tempfile::tempdir().unwrap();
     let (url, postgres) = fresh_database(dir.path());
     let store = tokio::task::spawn_blocking(move || Store::open(&url).unwrap())
@@ -131,14 +152,14 @@ pub async fn start() -> TestGateway {
         host_memory_mib: 65536,
         stop_timeout: std::time::Duration::from_secs(5),
         reboot_timeout: std::time::Duration::from_secs(5),
-        launch_timeout: std::time::Duration::from_secs(1),
+        launch_timeout: options.launch_timeout,
         reconcile_interval: std::time::Duration::from_millis(100),
     };
     let engine = {
         let store = store.clone();
         tokio::task::spawn_blocking(move || {
             let hypervisor = Libvirt::open("test:///default", "test").unwrap();
-            Engine::open(store, settings, Arc::new(hypervisor)).unwrap()
+            Engine::open(store, settings, (options.hypervisor)(hypervisor)).unwrap()
         })
         .await
         .unwrap()
