@@ -10,6 +10,7 @@ use ec2gw::engine::accounts::{AccessKey, Admin, KeyStatus};
 use ec2gw::engine::images::ImportRequest;
 use ec2gw::engine::{reconciler, Engine};
 use ec2gw::hypervisor::libvirt::Libvirt;
+use ec2gw::hypervisor::reach;
 use ec2gw::server::{self, Gateway};
 use ec2gw::store::Store;
 use serde_json::json;
@@ -27,7 +28,7 @@ struct Cli {
     /// sqlite:///PATH (default DATA_DIR/ec2gw.sqlite) or postgres://USER:PASS@HOST/DB.
     #[arg(long, env = "EC2GW_DATABASE_URL", global = true)]
     database: Option<String>,
-    /// Where the gateway keeps its files (default ./data).
+    /// Where the gateway keeps its files (default /var/lib/ec2gw as root, ./data otherwise).
     #[arg(long, env = "EC2GW_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
     #[command(subcommand)]
@@ -181,8 +182,7 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), String> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let config = resolve(cli, Some(args))?;
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+    prepare_data_dir(&config)?;
     let store = open_store(&config)?;
     let created = Admin { store: &store }
         .ensure_default_account()
@@ -210,6 +210,7 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), String> {
         if let Some(key) = created {
             print_first_key(&key, &settings.region, &endpoint);
         }
+        println!("Data directory: {}", settings.data_dir.display());
         println!("Endpoint: {endpoint}");
         let uri = config.libvirt_uri.clone();
         let domain_type = config.domain_type.clone();
@@ -243,6 +244,29 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), String> {
         let _ = reconciler.await;
         served
     })
+}
+
+/// Creates the data directory (0711: QEMU may pass through it to the disk directories, no one
+/// may list it) and refuses one that QEMU could not reach, before any instance fails on it.
+fn prepare_data_dir(config: &Config) -> Result<(), String> {
+    let dir = &config.data_dir;
+    ec2gw::hypervisor::disk::create_dir_searchable(dir)
+        .map_err(|e| format!("cannot create the data directory {}: {e}", dir.display()))?;
+    if config.data_dir_defaulted && dir != std::path::Path::new(config::DEFAULT_DATA_DIR) {
+        let earlier = std::path::Path::new(config::DEFAULT_DATA_DIR).join("ec2gw.sqlite");
+        if earlier.exists() {
+            eprintln!(
+                "ec2gw: note: {} is from an earlier default; this gateway keeps its data in {}                  (pass --data-dir {} to go on with the earlier one)",
+                earlier.display(),
+                dir.display(),
+                config::DEFAULT_DATA_DIR
+            );
+        }
+    }
+    if reach::runs_qemu_as_another_user(&config.libvirt_uri) {
+        reach::check_data_dir(dir, &reach::host_qemu_identity())?;
+    }
+    Ok(())
 }
 
 fn print_first_key(key: &AccessKey, region: &str, endpoint: &str) {

@@ -4,6 +4,7 @@
 
 pub mod disk;
 pub mod libvirt;
+pub mod reach;
 
 /// What a domain is made of.
 #[derive(Debug, Clone, PartialEq, Eq)]
