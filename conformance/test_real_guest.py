@@ -193,7 +193,7 @@ class RealGateway:
             "\n[[instance_types]]\n"
             f'name = "{INSTANCE_TYPE}"\nvcpus = {TINY_VCPUS}\nmemory_mib = {TINY_MIB}\n'
         )
-        self.account = create_account(self.binary, self.database_url)
+        self.account = create_account(self.binary, self.database_url, self.data_dir)
 
     @property
     def endpoint(self) -> str:
@@ -240,7 +240,7 @@ class RealGateway:
         return make_client(self.current, self.account, **overrides)
 
     def import_image(self, path: Path, name: str = "ec2gw-test-guest") -> str:
-        out = admin_json(self.binary, self.database_url, "--data-dir", str(self.data_dir), "image", "import",
+        out = admin_json(self.binary, self.database_url, self.data_dir, "image", "import",
                          str(path), "--name", name, "--account", self.account.account_id)
         self.image_id = out["ImageId"]
         return self.image_id

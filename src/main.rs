@@ -12,6 +12,7 @@ use ec2gw::engine::{reconciler, Engine};
 use ec2gw::hypervisor::libvirt::Libvirt;
 use ec2gw::hypervisor::reach;
 use ec2gw::server::{self, Gateway};
+use ec2gw::store::keyring::{KeySource, MasterKey};
 use ec2gw::store::Store;
 use serde_json::json;
 
@@ -82,6 +83,20 @@ enum AdminCommand {
     /// Machine images: import.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// The key that seals access key secrets in the database: rotate, new-key.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Seal every access key's secret under a new key. With the key file (DATA_DIR/secret.key),
+    /// the new key replaces the old one there once every secret is sealed again; with
+    /// EC2GW_SECRET_KEY, every secret is sealed under its first key, and the keys it no longer
+    /// needs are named.
+    Rotate,
+    /// Print a fresh key in base64, for EC2GW_SECRET_KEY.
+    NewKey,
 }
 
 #[derive(Subcommand)]
@@ -169,7 +184,8 @@ fn resolve(cli: &Cli, serve: Option<&ServeArgs>) -> Result<Config, String> {
 }
 
 fn open_store(config: &Config) -> Result<Store, String> {
-    Store::open(&config.database).map_err(|e| format!("{}: {e}", config.database.redacted()))
+    let keys = KeySource::from_environment(&config.data_dir);
+    Store::open(&config.database, keys).map_err(|e| format!("{}: {e}", config.database.redacted()))
 }
 
 fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), String> {
@@ -184,9 +200,19 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), String> {
     let config = resolve(cli, Some(args))?;
     prepare_data_dir(&config)?;
     let store = open_store(&config)?;
-    let created = Admin { store: &store }
-        .ensure_default_account()
-        .map_err(|e| e.to_string())?;
+    let admin = Admin { store: &store };
+    // Before the first request: keys that cannot open the database's secrets stop the
+    // gateway here, and secrets from before they were sealed are sealed now.
+    let sealed = admin
+        .seal_secrets()
+        .map_err(|e| format!("access key secrets: {e}"))?;
+    if sealed > 0 {
+        println!(
+            "Sealed {sealed} access key secrets stored in plain text under {}",
+            store.keys().source().origin()
+        );
+    }
+    let created = admin.ensure_default_account().map_err(|e| e.to_string())?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -399,6 +425,36 @@ fn admin(cli: &Cli, json: bool, command: &AdminCommand) -> Result<(), String> {
         }
         AdminCommand::Key(KeyCommand::Delete { access_key_id }) => {
             admin.delete_key(access_key_id).map_err(err)?;
+        }
+        AdminCommand::Secrets(SecretsCommand::Rotate) => {
+            let rotation = admin.rotate_secrets().map_err(err)?;
+            if json {
+                print_json(&json!({
+                    "KeyId": rotation.key_id,
+                    "Resealed": rotation.resealed,
+                    "Retired": rotation.retired,
+                    "KeyFile": rotation.key_file.as_ref().map(|p| p.display().to_string()),
+                }));
+            } else {
+                println!(
+                    "Sealed {} access key secrets again under key {}.",
+                    rotation.resealed, rotation.key_id
+                );
+                match (&rotation.key_file, rotation.retired.is_empty()) {
+                    (Some(path), _) => {
+                        println!("{} holds key {} alone.", path.display(), rotation.key_id)
+                    }
+                    (None, true) => {}
+                    (None, false) => println!(
+                        "No secret is sealed under {} any more: drop it from {} on every gateway.",
+                        rotation.retired.join(", "),
+                        ec2gw::store::keyring::KEY_ENV
+                    ),
+                }
+            }
+        }
+        AdminCommand::Secrets(SecretsCommand::NewKey) => {
+            println!("{}", *MasterKey::generate().to_base64());
         }
         AdminCommand::Image(ImageCommand::Import {
             file,
