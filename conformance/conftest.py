@@ -71,16 +71,16 @@ class Gateway:
         return self.account.account_id
 
     def admin(self, *args: str) -> subprocess.CompletedProcess:
-        return run_admin(self.binary, self.database_url, *args)
+        return run_admin(self.binary, self.database_url, self.data_dir, *args)
 
     def admin_json(self, *args: str) -> dict:
-        return admin_json(self.binary, self.database_url, *args)
+        return admin_json(self.binary, self.database_url, self.data_dir, *args)
 
     def create_account(self) -> Account:
-        return create_account(self.binary, self.database_url)
+        return create_account(self.binary, self.database_url, self.data_dir)
 
     def create_key(self, account_id: str) -> Account:
-        return create_key(self.binary, self.database_url, account_id)
+        return create_key(self.binary, self.database_url, self.data_dir, account_id)
 
     def stderr_tail(self, lines: int = STDERR_TAIL_LINES) -> str:
         return tail(self.stderr_path, lines)
@@ -102,8 +102,10 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "EC2GW_"))}
 
 
-def run_admin(binary: Path, database_url: str, *args: str) -> subprocess.CompletedProcess:
-    cmd = [str(binary), "admin", "--database", database_url, *args]
+def run_admin(binary: Path, database_url: str, data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """`ec2gw admin` on the gateway's database and data dir (where the key that seals access
+    key secrets is kept)."""
+    cmd = [str(binary), "admin", "--database", database_url, "--data-dir", str(data_dir), *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=clean_env())
     if proc.returncode != 0:
         pytest.fail(
@@ -113,21 +115,21 @@ def run_admin(binary: Path, database_url: str, *args: str) -> subprocess.Complet
     return proc
 
 
-def admin_json(binary: Path, database_url: str, *args: str) -> dict:
-    proc = run_admin(binary, database_url, *args, "--json")
+def admin_json(binary: Path, database_url: str, data_dir: Path, *args: str) -> dict:
+    proc = run_admin(binary, database_url, data_dir, *args, "--json")
     try:
         return json.loads(proc.stdout)
     except json.JSONDecodeError:
         pytest.fail(f"ec2gw admin {' '.join(args)} --json printed no JSON:\n{proc.stdout}", pytrace=False)
 
 
-def create_account(binary: Path, database_url: str) -> Account:
-    account_id = admin_json(binary, database_url, "account", "create")["AccountId"]
-    return create_key(binary, database_url, account_id)
+def create_account(binary: Path, database_url: str, data_dir: Path) -> Account:
+    account_id = admin_json(binary, database_url, data_dir, "account", "create")["AccountId"]
+    return create_key(binary, database_url, data_dir, account_id)
 
 
-def create_key(binary: Path, database_url: str, account_id: str) -> Account:
-    key = admin_json(binary, database_url, "key", "create", "--account", account_id)["AccessKey"]
+def create_key(binary: Path, database_url: str, data_dir: Path, account_id: str) -> Account:
+    key = admin_json(binary, database_url, data_dir, "key", "create", "--account", account_id)["AccessKey"]
     return Account(account_id, key["AccessKeyId"], key["SecretAccessKey"])
 
 
@@ -195,7 +197,7 @@ def gateway(ec2gw_bin, database_url, tmp_path_factory, request) -> Gateway:
     work = tmp_path_factory.mktemp("gateway")
     data_dir = work / "data"
     data_dir.mkdir()
-    account = create_account(ec2gw_bin, database_url)
+    account = create_account(ec2gw_bin, database_url, data_dir)
 
     port = free_port()
     listen = f"127.0.0.1:{port}"
@@ -406,7 +408,6 @@ def import_image(gateway, disk_image):
         account = account or gateway.account
         account_id = account.account_id if isinstance(account, Account) else account
         args = [
-            "--data-dir", str(gateway.data_dir),
             "image", "import", str(file or disk_image),
             "--name", name,
             "--account", account_id,

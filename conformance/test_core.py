@@ -4,15 +4,19 @@ through the AWS CLI, boto3 and hand-made SigV4 requests against a live gateway."
 from __future__ import annotations
 
 import datetime
+import os
 import re
 import secrets
+import sqlite3
 import string
+import subprocess
 
 import pytest
 import requests
 from botocore.exceptions import ClientError
 
 from assertions import assert_cli_error
+from conftest import Account, Gateway, clean_env, free_port, stop, wait_ready
 
 import ec2wire
 from ec2wire import NS, action, utcnow
@@ -449,6 +453,61 @@ def test_deleted_key_is_refused(gateway):
     assert key.access_key not in {k["AccessKeyId"] for k in listed}
     reply = ec2wire.call(gateway.endpoint, action("DescribeRegions"), key.access_key, key.secret_key)
     assert_error(reply, "AuthFailure", 401)
+
+
+def test_secrets_rotate_while_the_gateway_serves(gateway):
+    """`ec2gw admin secrets rotate` seals every secret under a new key and leaves the key file
+    with that key alone; the running gateway reads the file again and every key still signs."""
+    key = gateway.create_key(gateway.account_id)
+    key_file = gateway.data_dir / "secret.key"
+    before = [line for line in key_file.read_text().splitlines() if line and not line.startswith("#")]
+    assert len(before) == 1
+    if gateway.database_url.startswith("sqlite://"):
+        db = sqlite3.connect(gateway.database_url.removeprefix("sqlite://"))
+        try:
+            stored = dict(db.execute("SELECT access_key_id, secret_sealed FROM access_keys").fetchall())
+        finally:
+            db.close()
+        assert stored[key.access_key] != key.secret_key
+        assert key.secret_key not in "".join(stored.values()), "a secret in plain text"
+
+    rotated = gateway.admin_json("secrets", "rotate")
+    assert rotated["KeyFile"] == str(key_file)
+    assert rotated["Resealed"] >= 2 and len(rotated["Retired"]) == 1
+    after = [line for line in key_file.read_text().splitlines() if line and not line.startswith("#")]
+    assert len(after) == 1 and after != before
+    assert os.stat(key_file).st_mode & 0o7777 == 0o600
+    for access_key, secret in [(key.access_key, key.secret_key), (gateway.access_key, gateway.secret_key)]:
+        assert_regions_ok(ec2wire.call(gateway.endpoint, action("DescribeRegions"), access_key, secret))
+
+
+def test_files_at_rest_are_the_gateways_alone(ec2gw_bin, tmp_path):
+    """A first start on a data dir that does not exist yet: the dir is 0711 (QEMU passes
+    through to the disks, no one lists it), the database files and the key file 0600."""
+    data_dir = tmp_path / "fresh" / "data"
+    port = free_port()
+    out, err = tmp_path / "stdout.log", tmp_path / "stderr.log"
+    with open(out, "wb") as o, open(err, "wb") as e:
+        process = subprocess.Popen(
+            [str(ec2gw_bin), "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data_dir),
+             "--libvirt-uri", "test:///default", "--domain-type", "test"],
+            stdout=o, stderr=e, stdin=subprocess.DEVNULL, env=clean_env(),
+        )
+    try:
+        gw = Gateway(binary=ec2gw_bin, endpoint=f"http://127.0.0.1:{port}", host="127.0.0.1", port=port,
+                     database_url=f"sqlite://{data_dir / 'ec2gw.sqlite'}", data_dir=data_dir, stdout_path=out,
+                     stderr_path=err, account=Account("", "", ""), process=process)
+        wait_ready(gw)
+        printed = out.read_text()
+        assert f"Data directory: {data_dir}" in printed.splitlines(), printed
+        secret = re.search(r"aws_secret_access_key (\S+)", printed).group(1)
+        modes = {p.name: os.stat(p).st_mode & 0o7777 for p in [data_dir, *data_dir.iterdir()]}
+        assert modes == {"data": 0o711, "ec2gw.sqlite": 0o600, "ec2gw.sqlite-wal": 0o600,
+                         "ec2gw.sqlite-shm": 0o600, "secret.key": 0o600}, modes
+        assert secret.encode() not in (data_dir / "ec2gw.sqlite").read_bytes()
+        assert secret.encode() not in (data_dir / "ec2gw.sqlite-wal").read_bytes()
+    finally:
+        stop(process)
 
 
 # =========================================================================== wire: success

@@ -193,7 +193,7 @@ class RealGateway:
             "\n[[instance_types]]\n"
             f'name = "{INSTANCE_TYPE}"\nvcpus = {TINY_VCPUS}\nmemory_mib = {TINY_MIB}\n'
         )
-        self.account = create_account(self.binary, self.database_url)
+        self.account = create_account(self.binary, self.database_url, self.data_dir)
 
     @property
     def endpoint(self) -> str:
@@ -240,7 +240,7 @@ class RealGateway:
         return make_client(self.current, self.account, **overrides)
 
     def import_image(self, path: Path, name: str = "ec2gw-test-guest") -> str:
-        out = admin_json(self.binary, self.database_url, "--data-dir", str(self.data_dir), "image", "import",
+        out = admin_json(self.binary, self.database_url, self.data_dir, "image", "import",
                          str(path), "--name", name, "--account", self.account.account_id)
         self.image_id = out["ImageId"]
         return self.image_id
@@ -674,3 +674,51 @@ def test_hibernate_and_resume_a_real_guest(real, ec2):
     ec2.terminate_instances(InstanceIds=[iid])
     waiter(ec2, "instance_terminated", [iid])
     assert domain_state(iid) is None
+
+
+# --------------------------------------------------------------------------- out of QEMU's reach
+
+
+def test_a_data_dir_qemu_cannot_reach_is_refused_at_start(ec2gw_bin, tmp_path):
+    """A clone under /root (0700) with its data dir beside it: QEMU (libvirt-qemu) could not
+    reach a single disk, and every launch would fail after a minute. `serve` refuses to start
+    and says which directory keeps QEMU out and what to do (pytest's tmp_path is 0700 too)."""
+    home = tmp_path / "root"
+    home.mkdir(mode=0o700)
+    data = home / "ec2gw" / "data"
+    data.mkdir(parents=True)
+    proc = subprocess.run(
+        [str(ec2gw_bin), "serve", "--listen", f"127.0.0.1:{free_port()}", "--data-dir", str(data),
+         "--database", f"sqlite://{data / 'ec2gw.sqlite'}", "--libvirt-uri", URI, "--domain-type", "qemu"],
+        capture_output=True, text=True, timeout=30, env=clean_env(), stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 1, proc
+    # The first directory from / down that others may not enter: pytest's own, or `home`.
+    closed = next(d for d in [*reversed(home.resolve().parents), home.resolve()]
+                  if os.stat(d).st_mode & 0o001 == 0)
+    assert f"ec2gw: the data directory {data} is out of QEMU's reach" in proc.stderr, proc.stderr
+    assert f"which may not enter {closed} (mode 0700" in proc.stderr, proc.stderr
+    assert proc.stderr.rstrip().endswith(f"chmod o+x {closed}"), proc.stderr
+    assert "Endpoint:" not in proc.stdout
+
+
+def test_a_disk_qemu_cannot_reach_ends_the_launch_at_once(real, ec2):
+    """What a data dir out of QEMU's reach did before the start-up check: the launch failed with
+    "Permission denied" and was retried for launch_timeout_seconds (60 s, this gateway's too)
+    before the instance ended terminated. A lasting failure now ends it at once."""
+    os.chmod(real.work, 0o700)
+    try:
+        t0 = time.monotonic()
+        [instance] = real.run(ec2)
+        iid = instance["InstanceId"]
+        wait_state(ec2, [iid], "terminated", timeout=20)
+        took = time.monotonic() - t0
+    finally:
+        os.chmod(real.work, 0o711)
+    reason = describe(ec2, iid)["StateReason"]
+    assert reason["Code"] == "Server.InternalError", reason
+    assert reason["Message"].startswith(f"Server.InternalError: libvirt: start {iid}: "), reason
+    assert reason["Message"].endswith("Permission denied"), reason
+    assert took < 20, took
+    assert domain_state(iid) is None
+    assert not real.instance_dir(iid).exists()

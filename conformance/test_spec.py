@@ -296,7 +296,7 @@ def test_every_served_action_answers_as_the_model_says(gateway, ec2, second_acco
     disk = tmp_path / "disk.raw"
     disk.write_bytes(b"\0" * (1 << 20))
     image_id = gateway.admin_json(
-        "--data-dir", str(gateway.data_dir), "image", "import", str(disk),
+        "image", "import", str(disk),
         "--name", name, "--account", gateway.account_id, "--description", "ec2-spec",
     )["ImageId"]
     tags = [{"Key": "spec", "Value": "1"}, {"Key": "empty", "Value": ""}]

@@ -12,7 +12,11 @@ use crate::store::DatabaseUrl;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8773";
 pub const DEFAULT_REGION: &str = "us-east-1";
+/// The data directory of a gateway run by an ordinary user: beside the command.
 pub const DEFAULT_DATA_DIR: &str = "data";
+/// The data directory of a gateway run as root: libvirt's QEMU user can reach it, wherever the
+/// repository was cloned (a clone under /root, 0700, would keep QEMU out of ./data).
+pub const DEFAULT_ROOT_DATA_DIR: &str = "/var/lib/ec2gw";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 pub const DEFAULT_MAX_INSTANCES: u32 = 20;
 
@@ -106,6 +110,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub database: DatabaseUrl,
     pub data_dir: PathBuf,
+    /// Whether no flag, variable or file named the data directory.
+    pub data_dir_defaulted: bool,
     pub region: String,
     pub zones: Vec<ZoneSetting>,
     pub endpoint_host: Option<String>,
@@ -139,8 +145,33 @@ fn host_memory_mib() -> i64 {
         .map_or(8192, |kib| kib / 1024)
 }
 
+/// The data directory when none is configured: root's is where QEMU can reach it.
+pub fn default_data_dir(as_root: bool) -> PathBuf {
+    PathBuf::from(if as_root {
+        DEFAULT_ROOT_DATA_DIR
+    } else {
+        DEFAULT_DATA_DIR
+    })
+}
+
+/// Whether this process runs as root (its effective uid).
+pub fn running_as_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
 impl Config {
+    /// Resolves for the user this process runs as.
     pub fn resolve(file: FileConfig, flags: Overrides) -> Result<Config, ConfigError> {
+        Config::resolve_as(file, flags, running_as_root())
+    }
+
+    /// Resolves as root (`as_root`) or as an ordinary user: only the default data directory
+    /// differs.
+    pub fn resolve_as(
+        file: FileConfig,
+        flags: Overrides,
+        as_root: bool,
+    ) -> Result<Config, ConfigError> {
         let listen_text = flags
             .listen
             .or(file.listen)
@@ -148,10 +179,9 @@ impl Config {
         let listen = listen_text
             .parse()
             .map_err(|_| ConfigError::Listen(listen_text.clone()))?;
-        let data_dir = flags
-            .data_dir
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let configured = flags.data_dir.or(file.data_dir);
+        let data_dir_defaulted = configured.is_none();
+        let data_dir = configured.unwrap_or_else(|| default_data_dir(as_root));
         let database = match flags.database.or(file.database) {
             Some(url) => DatabaseUrl::parse(&url),
             None => DatabaseUrl::Sqlite(data_dir.join("ec2gw.sqlite")),
@@ -220,6 +250,7 @@ impl Config {
             listen,
             database,
             data_dir,
+            data_dir_defaulted,
             zones,
             endpoint_host: flags.endpoint_host.or(file.endpoint_host),
             max_body_bytes: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
@@ -271,12 +302,14 @@ mod tests {
 
     #[test]
     fn defaults_need_nothing() {
-        let config = Config::resolve(FileConfig::default(), Overrides::default()).unwrap();
+        let config =
+            Config::resolve_as(FileConfig::default(), Overrides::default(), false).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:8773");
         assert_eq!(
             config.database,
             DatabaseUrl::Sqlite("data/ec2gw.sqlite".into())
         );
+        assert!(config.data_dir_defaulted);
         assert_eq!(
             config.zones,
             vec![
@@ -346,6 +379,30 @@ mod tests {
         assert_eq!((huge.vcpus, huge.root_gib), (32, 100));
         let settings = config.settings("0.0.0.0:9000".parse().unwrap());
         assert_eq!(settings.endpoint_host, "127.0.0.1:9000");
+    }
+
+    /// A clone under /root (0700) must not put QEMU's disks under it: as root, the default
+    /// data directory (and so the database) is /var/lib/ec2gw, which QEMU's user can reach.
+    #[test]
+    fn root_keeps_its_data_where_qemu_can_reach_it() {
+        let config = Config::resolve_as(FileConfig::default(), Overrides::default(), true).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/ec2gw"));
+        assert_eq!(
+            config.database,
+            DatabaseUrl::Sqlite("/var/lib/ec2gw/ec2gw.sqlite".into())
+        );
+        let named = Overrides {
+            data_dir: Some("/srv/x".into()),
+            ..Overrides::default()
+        };
+        let config = Config::resolve_as(FileConfig::default(), named, true).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/srv/x"));
+        assert!(!config.data_dir_defaulted);
+        // Every directory on the way to the default (which `serve` creates 0711) lets QEMU's
+        // user of this host in.
+        let who = crate::hypervisor::reach::host_qemu_identity();
+        let parent = Path::new(DEFAULT_ROOT_DATA_DIR).parent().unwrap();
+        crate::hypervisor::reach::check_data_dir(parent, &who).unwrap();
     }
 
     #[test]

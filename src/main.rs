@@ -10,7 +10,9 @@ use ec2gw::engine::accounts::{AccessKey, Admin, KeyStatus};
 use ec2gw::engine::images::ImportRequest;
 use ec2gw::engine::{reconciler, Engine};
 use ec2gw::hypervisor::libvirt::Libvirt;
+use ec2gw::hypervisor::reach;
 use ec2gw::server::{self, Gateway};
+use ec2gw::store::keyring::{KeySource, MasterKey};
 use ec2gw::store::Store;
 use serde_json::json;
 
@@ -27,7 +29,7 @@ struct Cli {
     /// sqlite:///PATH (default DATA_DIR/ec2gw.sqlite) or postgres://USER:PASS@HOST/DB.
     #[arg(long, env = "EC2GW_DATABASE_URL", global = true)]
     database: Option<String>,
-    /// Where the gateway keeps its files (default ./data).
+    /// Where the gateway keeps its files (default /var/lib/ec2gw as root, ./data otherwise).
     #[arg(long, env = "EC2GW_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
     #[command(subcommand)]
@@ -81,6 +83,20 @@ enum AdminCommand {
     /// Machine images: import.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// The key that seals access key secrets in the database: rotate, new-key.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Seal every access key's secret under a new key. With the key file (DATA_DIR/secret.key),
+    /// the new key replaces the old one there once every secret is sealed again; with
+    /// EC2GW_SECRET_KEY, every secret is sealed under its first key, and the keys it no longer
+    /// needs are named.
+    Rotate,
+    /// Print a fresh key in base64, for EC2GW_SECRET_KEY.
+    NewKey,
 }
 
 #[derive(Subcommand)]
@@ -168,7 +184,8 @@ fn resolve(cli: &Cli, serve: Option<&ServeArgs>) -> Result<Config, String> {
 }
 
 fn open_store(config: &Config) -> Result<Store, String> {
-    Store::open(&config.database).map_err(|e| format!("{}: {e}", config.database.redacted()))
+    let keys = KeySource::from_environment(&config.data_dir);
+    Store::open(&config.database, keys).map_err(|e| format!("{}: {e}", config.database.redacted()))
 }
 
 fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), String> {
@@ -181,12 +198,21 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), String> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let config = resolve(cli, Some(args))?;
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+    prepare_data_dir(&config)?;
     let store = open_store(&config)?;
-    let created = Admin { store: &store }
-        .ensure_default_account()
-        .map_err(|e| e.to_string())?;
+    let admin = Admin { store: &store };
+    // Before the first request: keys that cannot open the database's secrets stop the
+    // gateway here, and secrets from before they were sealed are sealed now.
+    let sealed = admin
+        .seal_secrets()
+        .map_err(|e| format!("access key secrets: {e}"))?;
+    if sealed > 0 {
+        println!(
+            "Sealed {sealed} access key secrets stored in plain text under {}",
+            store.keys().source().origin()
+        );
+    }
+    let created = admin.ensure_default_account().map_err(|e| e.to_string())?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -210,6 +236,7 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), String> {
         if let Some(key) = created {
             print_first_key(&key, &settings.region, &endpoint);
         }
+        println!("Data directory: {}", settings.data_dir.display());
         println!("Endpoint: {endpoint}");
         let uri = config.libvirt_uri.clone();
         let domain_type = config.domain_type.clone();
@@ -243,6 +270,29 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), String> {
         let _ = reconciler.await;
         served
     })
+}
+
+/// Creates the data directory (0711: QEMU may pass through it to the disk directories, no one
+/// may list it) and refuses one that QEMU could not reach, before any instance fails on it.
+fn prepare_data_dir(config: &Config) -> Result<(), String> {
+    let dir = &config.data_dir;
+    ec2gw::hypervisor::disk::create_dir_searchable(dir)
+        .map_err(|e| format!("cannot create the data directory {}: {e}", dir.display()))?;
+    if config.data_dir_defaulted && dir != std::path::Path::new(config::DEFAULT_DATA_DIR) {
+        let earlier = std::path::Path::new(config::DEFAULT_DATA_DIR).join("ec2gw.sqlite");
+        if earlier.exists() {
+            eprintln!(
+                "ec2gw: note: {} is from an earlier default; this gateway keeps its data in {}                  (pass --data-dir {} to go on with the earlier one)",
+                earlier.display(),
+                dir.display(),
+                config::DEFAULT_DATA_DIR
+            );
+        }
+    }
+    if reach::runs_qemu_as_another_user(&config.libvirt_uri) {
+        reach::check_data_dir(dir, &reach::host_qemu_identity())?;
+    }
+    Ok(())
 }
 
 fn print_first_key(key: &AccessKey, region: &str, endpoint: &str) {
@@ -375,6 +425,36 @@ fn admin(cli: &Cli, json: bool, command: &AdminCommand) -> Result<(), String> {
         }
         AdminCommand::Key(KeyCommand::Delete { access_key_id }) => {
             admin.delete_key(access_key_id).map_err(err)?;
+        }
+        AdminCommand::Secrets(SecretsCommand::Rotate) => {
+            let rotation = admin.rotate_secrets().map_err(err)?;
+            if json {
+                print_json(&json!({
+                    "KeyId": rotation.key_id,
+                    "Resealed": rotation.resealed,
+                    "Retired": rotation.retired,
+                    "KeyFile": rotation.key_file.as_ref().map(|p| p.display().to_string()),
+                }));
+            } else {
+                println!(
+                    "Sealed {} access key secrets again under key {}.",
+                    rotation.resealed, rotation.key_id
+                );
+                match (&rotation.key_file, rotation.retired.is_empty()) {
+                    (Some(path), _) => {
+                        println!("{} holds key {} alone.", path.display(), rotation.key_id)
+                    }
+                    (None, true) => {}
+                    (None, false) => println!(
+                        "No secret is sealed under {} any more: drop it from {} on every gateway.",
+                        rotation.retired.join(", "),
+                        ec2gw::store::keyring::KEY_ENV
+                    ),
+                }
+            }
+        }
+        AdminCommand::Secrets(SecretsCommand::NewKey) => {
+            println!("{}", *MasterKey::generate().to_base64());
         }
         AdminCommand::Image(ImageCommand::Import {
             file,

@@ -7,7 +7,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{import_image, start, TestGateway};
+use common::{import_image, start, start_with, Options, TestGateway};
+use ec2gw::hypervisor::libvirt::Libvirt;
+use ec2gw::hypervisor::{DomainSpec, Failure, Hypervisor, HypervisorError, PowerState};
 
 fn all<'a>(body: &'a str, tag: &str) -> Vec<&'a str> {
     let open = format!("<{tag}>");
@@ -279,6 +281,143 @@ async fn a_launch_that_cannot_be_made_ends_terminated_with_its_reason() {
         ),
         "{body}"
     );
+    gw.stop().await;
+}
+
+/// A launch timeout no test waits for: an instance that ends terminated within the test did
+/// so because its failure was taken for a lasting one.
+const NEVER: Duration = Duration::from_secs(3600);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_image_file_ends_the_launch_at_once() {
+    let gw = start_with(Options {
+        launch_timeout: NEVER,
+        ..Options::default()
+    })
+    .await;
+    let ami = import_image(&gw, "gone").await;
+    for entry in std::fs::read_dir(gw.data_dir().join("images")).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    let run = gw
+        .post(&format!(
+            "Action=RunInstances&Version=2016-11-15&ImageId={ami}&MinCount=1&MaxCount=1"
+        ))
+        .await;
+    let id = all(&run.body, "instanceId")[0].to_owned();
+    let body = wait_for(&gw, &[&id], "terminated").await;
+    let reason = all(&body, "stateReason")[0];
+    assert!(
+        reason.starts_with(
+            "<code>Server.InternalError</code><message>Server.InternalError: disk: base image /"
+        ) && reason.ends_with(": No such file or directory (os error 2)</message>"),
+        "{reason}"
+    );
+    gw.stop().await;
+}
+
+/// The test driver, failing on purpose: `define` fails with `failure` the first `times` calls
+/// of the process (every call if `times` is usize::MAX).
+struct Failing {
+    inner: Libvirt,
+    failure: Failure,
+    times: usize,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl Hypervisor for Failing {
+    fn define(&self, spec: &DomainSpec) -> Result<(), HypervisorError> {
+        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n < self.times {
+            return Err(HypervisorError::Libvirt {
+                message: format!("define {}: made to fail ({n})", spec.name),
+                failure: self.failure,
+            });
+        }
+        self.inner.define(spec)
+    }
+    fn start(&self, name: &str) -> Result<(), HypervisorError> {
+        self.inner.start(name)
+    }
+    fn shutdown(&self, name: &str) -> Result<(), HypervisorError> {
+        self.inner.shutdown(name)
+    }
+    fn destroy(&self, name: &str) -> Result<(), HypervisorError> {
+        self.inner.destroy(name)
+    }
+    fn reset(&self, name: &str) -> Result<(), HypervisorError> {
+        self.inner.reset(name)
+    }
+    fn hibernate(&self, name: &str) -> Result<(), HypervisorError> {
+        self.inner.hibernate(name)
+    }
+    fn undefine(&self, name: &str) -> Result<(), HypervisorError> {
+        self.inner.undefine(name)
+    }
+    fn state(&self, name: &str) -> Result<Option<PowerState>, HypervisorError> {
+        self.inner.state(name)
+    }
+    fn states(&self) -> Result<std::collections::HashMap<String, PowerState>, HypervisorError> {
+        self.inner.states()
+    }
+    fn owned_domains(&self, owner: &str) -> Result<Vec<String>, HypervisorError> {
+        self.inner.owned_domains(owner)
+    }
+}
+
+async fn launch_one(gw: &TestGateway, image: &str) -> String {
+    let ami = import_image(gw, image).await;
+    let run = gw
+        .post(&format!(
+            "Action=RunInstances&Version=2016-11-15&ImageId={ami}&MinCount=1&MaxCount=1"
+        ))
+        .await;
+    assert_eq!(run.status, 200, "{}", run.body);
+    all(&run.body, "instanceId")[0].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_definition_ends_the_launch_at_once() {
+    let gw = start_with(Options {
+        launch_timeout: NEVER,
+        hypervisor: |inner| {
+            std::sync::Arc::new(Failing {
+                inner,
+                failure: Failure::Permanent,
+                times: usize::MAX,
+                calls: 0.into(),
+            })
+        },
+    })
+    .await;
+    let id = launch_one(&gw, "refused").await;
+    let body = wait_for(&gw, &[&id], "terminated").await;
+    assert_eq!(
+        all(&body, "stateReason")[0],
+        format!(
+            "<code>Server.InternalError</code><message>Server.InternalError: libvirt: define {id}: made to fail (0)</message>"
+        )
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_passing_failure_is_retried_until_the_launch_is_made() {
+    let gw = start_with(Options {
+        launch_timeout: NEVER,
+        hypervisor: |inner| {
+            std::sync::Arc::new(Failing {
+                inner,
+                failure: Failure::Transient,
+                times: 5,
+                calls: 0.into(),
+            })
+        },
+    })
+    .await;
+    let id = launch_one(&gw, "flaky").await;
+    let body = wait_for(&gw, &[&id], "running").await;
+    assert!(!body.contains("made to fail"), "{body}");
     gw.stop().await;
 }
 

@@ -5,7 +5,8 @@ use zeroize::Zeroizing;
 
 use super::{timestamp_now, Engine, EngineError};
 use crate::store::accounts::{self as rows, AccessKeyRow, AccountRow};
-use crate::store::{DbConnection, Store};
+use crate::store::keyring::{self, KeySource, Keys, MasterKey};
+use crate::store::{DbConnection, Store, StoreError};
 
 /// A secret access key: never shown in Debug output, wiped from memory when dropped.
 #[derive(Clone, PartialEq, Eq)]
@@ -48,20 +49,56 @@ pub struct AccessKey {
     pub created_at: String,
 }
 
-impl From<AccessKeyRow> for AccessKey {
-    fn from(row: AccessKeyRow) -> AccessKey {
-        AccessKey {
-            status: if row.status == "Active" {
-                KeyStatus::Active
-            } else {
-                KeyStatus::Inactive
-            },
+/// An access key without its secret, as `admin key list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    pub access_key_id: String,
+    pub account_id: String,
+    pub status: KeyStatus,
+    pub created_at: String,
+}
+
+fn status_of(row: &AccessKeyRow) -> KeyStatus {
+    if row.status == "Active" {
+        KeyStatus::Active
+    } else {
+        KeyStatus::Inactive
+    }
+}
+
+impl From<AccessKeyRow> for KeyInfo {
+    fn from(row: AccessKeyRow) -> KeyInfo {
+        KeyInfo {
+            status: status_of(&row),
             access_key_id: row.access_key_id,
             account_id: row.account_id,
-            secret: Secret(Zeroizing::new(row.secret_access_key)),
             created_at: row.created_at,
         }
     }
+}
+
+fn with_secret(row: AccessKeyRow, secret: Zeroizing<String>) -> AccessKey {
+    AccessKey {
+        status: status_of(&row),
+        access_key_id: row.access_key_id,
+        account_id: row.account_id,
+        secret: Secret(secret),
+        created_at: row.created_at,
+    }
+}
+
+/// What `admin secrets rotate` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    /// The key every secret is sealed under now.
+    pub key_id: String,
+    /// Keys no secret is sealed under any more (dropped from the key file; to be dropped from
+    /// EC2GW_SECRET_KEY).
+    pub retired: Vec<String>,
+    /// How many secrets were sealed again.
+    pub resealed: usize,
+    /// The key file written, if the keys come from one.
+    pub key_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,24 +148,77 @@ fn create_account_with(conn: &mut DbConnection) -> Result<Account, EngineError> 
     }
 }
 
-fn create_key_with(conn: &mut DbConnection, account_id: &str) -> Result<AccessKey, EngineError> {
+fn create_key_with(
+    keys: &Keys,
+    conn: &mut DbConnection,
+    account_id: &str,
+) -> Result<AccessKey, EngineError> {
     if !rows::account_exists(conn, account_id)? {
         return Err(EngineError::NoSuchAccount(account_id.to_owned()));
     }
+    let ring = keys.ring(conn)?;
     loop {
         let mut rng = rand::thread_rng();
         let secret = new_secret(&mut rng);
-        let row = AccessKeyRow {
-            access_key_id: new_access_key_id(&mut rng),
-            account_id: account_id.to_owned(),
-            secret_access_key: secret.expose().to_owned(),
-            status: KeyStatus::Active.as_str().to_owned(),
-            created_at: timestamp_now(),
-        };
+        let row = rows::sealed_row(
+            &ring,
+            &new_access_key_id(&mut rng),
+            account_id,
+            secret.expose(),
+            KeyStatus::Active.as_str(),
+            &timestamp_now(),
+        );
         if rows::insert_key(conn, &row)? {
-            return Ok(row.into());
+            return Ok(with_secret(row, secret.0));
         }
     }
+}
+
+/// Seals every key under a new key (kept beside the old ones in the key file until every row
+/// is sealed again, so a crash halfway loses nothing), or, for keys from EC2GW_SECRET_KEY,
+/// under the first of them.
+fn rotate_with(keys: &Keys, conn: &mut DbConnection) -> Result<Rotation, EngineError> {
+    let ring = keys.reload(conn)?;
+    let (target, key_file) = match keys.source() {
+        KeySource::File(path) => {
+            let next = ring.led_by(MasterKey::generate());
+            keyring::replace_key_file(path, &next).map_err(StoreError::from)?;
+            (keys.remember(next), Some(path.clone()))
+        }
+        KeySource::Environment(_) => (ring, None),
+    };
+    let resealed = rows::reseal_secrets(conn, &target)?;
+    let primary = target.primary().id().to_owned();
+    let elsewhere: i64 = rows::count_by_key(conn)?
+        .into_iter()
+        .filter(|(id, _)| id.as_deref() != Some(primary.as_str()))
+        .map(|(_, n)| n)
+        .sum();
+    if elsewhere > 0 {
+        // A key made meanwhile by another process, under a key it had loaded before: keep
+        // every key, and let the operator run the rotation again.
+        return Err(EngineError::Io(format!(
+            "{elsewhere} access keys were made under another key during the rotation; \
+             every key is kept in {}: run the rotation again",
+            keys.source().origin()
+        )));
+    }
+    let retired: Vec<String> = target
+        .ids()
+        .into_iter()
+        .filter(|id| *id != primary)
+        .collect();
+    if let Some(path) = &key_file {
+        let only = target.primary_only();
+        keyring::replace_key_file(path, &only).map_err(StoreError::from)?;
+        keys.remember(only);
+    }
+    Ok(Rotation {
+        key_id: primary,
+        retired,
+        resealed,
+        key_file,
+    })
 }
 
 /// Blocking account administration, for the `admin` commands and start-up.
@@ -155,14 +245,33 @@ impl Admin<'_> {
     }
 
     pub fn create_key(&self, account_id: &str) -> Result<AccessKey, EngineError> {
-        self.store.run_now(|conn| create_key_with(conn, account_id))
+        let keys = self.store.keys();
+        self.store
+            .run_now(|conn| create_key_with(keys, conn, account_id))
     }
 
-    pub fn list_keys(&self, account_id: Option<&str>) -> Result<Vec<AccessKey>, EngineError> {
+    pub fn list_keys(&self, account_id: Option<&str>) -> Result<Vec<KeyInfo>, EngineError> {
         let rows = self
             .store
             .run_now::<_, EngineError>(|conn| Ok(rows::list_keys(conn, account_id)?))?;
-        Ok(rows.into_iter().map(AccessKey::from).collect())
+        Ok(rows.into_iter().map(KeyInfo::from).collect())
+    }
+
+    /// Loads the keys (making the key file on a database with nothing sealed yet), refuses
+    /// keys that cannot open what the database holds, and seals the secrets of rows from
+    /// before secrets were sealed; returns how many. For start-up: running it again seals none.
+    pub fn seal_secrets(&self) -> Result<usize, EngineError> {
+        let keys = self.store.keys();
+        self.store.run_now::<_, EngineError>(|conn| {
+            let ring = keys.reload(conn)?;
+            Ok(rows::seal_plain_secrets(conn, &ring)?)
+        })
+    }
+
+    /// Re-seals every access key's secret under a new key; see [`Rotation`].
+    pub fn rotate_secrets(&self) -> Result<Rotation, EngineError> {
+        let keys = self.store.keys();
+        self.store.run_now(|conn| rotate_with(keys, conn))
     }
 
     pub fn set_key_status(
@@ -208,11 +317,16 @@ impl Engine {
         access_key_id: &str,
     ) -> Result<Option<AccessKey>, EngineError> {
         let id = access_key_id.to_owned();
-        let row = self
-            .store
-            .run::<_, EngineError, _>(move |conn| Ok(rows::find_key(conn, &id)?))
-            .await?;
-        Ok(row.map(AccessKey::from))
+        let keys = self.store.keys().clone();
+        self.store
+            .run::<_, EngineError, _>(move |conn| {
+                let Some(row) = rows::find_key(conn, &id)? else {
+                    return Ok(None);
+                };
+                let secret = rows::open_secret(&keys, conn, &row)?;
+                Ok(Some(with_secret(row, secret)))
+            })
+            .await
     }
 }
 

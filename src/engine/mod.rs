@@ -38,8 +38,9 @@ pub struct Settings {
     pub stop_timeout: std::time::Duration,
     /// How long a guest may take to reboot after RebootInstances before it is reset.
     pub reboot_timeout: std::time::Duration,
-    /// A launch that keeps failing this long (libvirtd down, a missing image file) is given
-    /// up: the instance ends terminated with the reason.
+    /// A launch that keeps failing this long in a way that may pass (libvirtd down) is given
+    /// up: the instance ends terminated with the reason. A lasting failure (a disk QEMU may
+    /// not read, a missing image file, a definition libvirt refuses) ends it at once.
     pub launch_timeout: std::time::Duration,
     /// How often the reconciler looks at libvirt when nothing wakes it.
     pub reconcile_interval: std::time::Duration,

@@ -9,7 +9,7 @@ use tokio::task::JoinSet;
 use super::instances::instance_dir;
 use super::volumes::volume_path;
 use super::{timestamp_now, Engine, EngineError};
-use crate::hypervisor::{disk, DomainSpec, PowerState};
+use crate::hypervisor::{disk, DomainSpec, Failure, PowerState};
 use crate::store::images as image_rows;
 use crate::store::instances::{self as rows, InstanceRow};
 use crate::store::volumes as volume_rows;
@@ -161,7 +161,10 @@ fn launch(engine: &Engine, row: &InstanceRow) -> Result<(), EngineError> {
     let image = engine
         .store()
         .run_now::<_, EngineError>(|conn| Ok(image_rows::find(conn, &row.image_id)?))?
-        .ok_or_else(|| EngineError::Io(format!("image {} has no record", row.image_id)))?;
+        .ok_or_else(|| EngineError::NotFound {
+            kind: super::ids::Kind::Image,
+            ids: vec![row.image_id.clone()],
+        })?;
     disk::create_overlay(
         std::path::Path::new(&image.disk_path),
         &image.disk_format,
@@ -200,6 +203,18 @@ fn tear_down(engine: &Engine, instance_id: &str, keep: Option<&str>) -> Result<(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(EngineError::Io(format!("{}: {e}", dir.display()))),
     }
+}
+
+/// Whether a failed launch ends now: a lasting failure at once, any other once it has gone on
+/// for `limit`.
+fn gives_up(e: &EngineError, waited: chrono::TimeDelta, limit: chrono::TimeDelta) -> bool {
+    let lasting = match e {
+        EngineError::Hypervisor(h) => h.failure() == Failure::Permanent,
+        // The image was deregistered and its row removed: it will not come back.
+        EngineError::NotFound { .. } => true,
+        _ => false,
+    };
+    lasting || waited > limit
 }
 
 fn timeout(setting: Duration) -> chrono::TimeDelta {
@@ -241,9 +256,11 @@ fn step(
     match row.state.as_str() {
         "pending" => {
             if let Err(e) = launch(engine, &row) {
-                // Retried for a while (a restarting libvirtd), then given up: a launch that
-                // cannot be made ends terminated with the reason, never a silent pending.
-                if since(&row.state_changed_at) > timeout(engine.settings().launch_timeout) {
+                // A launch that cannot be made ends terminated with the reason, never a silent
+                // pending: at once when retrying cannot help, after a while of retries when it
+                // may (a restarting libvirtd).
+                let waited = since(&row.state_changed_at);
+                if gives_up(&e, waited, timeout(engine.settings().launch_timeout)) {
                     // Nothing worth shutting down: remove whatever was made at once.
                     engine.store().run_now::<_, EngineError>(|conn| {
                         Ok(rows::set_stop_mode(conn, id, "force")?)
@@ -413,4 +430,40 @@ pub async fn settle(engine: &Engine, passes: usize, pause: Duration) -> Result<(
         tokio::time::sleep(pause).await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hypervisor::HypervisorError;
+
+    fn libvirt(failure: Failure) -> EngineError {
+        EngineError::Hypervisor(HypervisorError::Libvirt {
+            message: "start i-0123456789abcdef0: ...".into(),
+            failure,
+        })
+    }
+
+    #[test]
+    fn lasting_launch_failures_give_up_at_once_and_others_after_the_limit() {
+        let limit = chrono::TimeDelta::seconds(60);
+        let early = chrono::TimeDelta::seconds(1);
+        let late = chrono::TimeDelta::seconds(61);
+        assert!(gives_up(&libvirt(Failure::Permanent), early, limit));
+        assert!(!gives_up(&libvirt(Failure::Transient), early, limit));
+        assert!(gives_up(&libvirt(Failure::Transient), late, limit));
+        let disk = EngineError::Hypervisor(HypervisorError::Disk {
+            message: "base image /d/ami.qcow2: No such file or directory (os error 2)".into(),
+            failure: Failure::Permanent,
+        });
+        assert!(gives_up(&disk, early, limit));
+        let gone = EngineError::NotFound {
+            kind: crate::engine::ids::Kind::Image,
+            ids: vec!["ami-0123456789abcdef0".into()],
+        };
+        assert!(gives_up(&gone, early, limit));
+        // The database failing is no reason to give a launch up early.
+        let store = EngineError::Store(crate::store::StoreError::Migration("x".into()));
+        assert!(!gives_up(&store, early, limit));
+    }
 }

@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::HypervisorError;
+use super::{Failure, HypervisorError};
 
 /// Creates `overlay`, a qcow2 file backed by `base` (of format `base_format`, e.g. "qcow2" or
 /// "raw"), `size_gib` GiB large (0: as large as the base). Does nothing if `overlay` exists
@@ -47,12 +47,16 @@ pub fn create_overlay(
     let out = cmd.output().map_err(|e| disk_err("running qemu-img", &e))?;
     if !out.status.success() {
         let _ = fs::remove_file(&partial);
-        return Err(HypervisorError::Disk(format!(
-            "qemu-img create {}: {} {}",
-            overlay.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(HypervisorError::Disk {
+            message: format!(
+                "qemu-img create {}: {} {}",
+                overlay.display(),
+                out.status,
+                stderr.trim()
+            ),
+            failure: qemu_img_failure(&stderr),
+        });
     }
     // Durable before it gets its final name, and the name durable before we return.
     fs::File::open(&partial)
@@ -142,7 +146,43 @@ fn exists(path: &Path) -> Result<bool, HypervisorError> {
 }
 
 fn disk_err(what: &str, e: &std::io::Error) -> HypervisorError {
-    HypervisorError::Disk(format!("{what}: {e}"))
+    HypervisorError::Disk {
+        message: format!("{what}: {e}"),
+        failure: io_failure(e.kind()),
+    }
+}
+
+/// Whether a file-system error can pass by itself: a full disk may be cleaned, a busy one
+/// freed; a missing file or a forbidden directory stays as it is until someone acts.
+fn io_failure(kind: ErrorKind) -> Failure {
+    match kind {
+        ErrorKind::NotFound
+        | ErrorKind::PermissionDenied
+        | ErrorKind::NotADirectory
+        | ErrorKind::IsADirectory
+        | ErrorKind::ReadOnlyFilesystem
+        | ErrorKind::InvalidInput
+        | ErrorKind::InvalidFilename
+        | ErrorKind::Unsupported => Failure::Permanent,
+        _ => Failure::Transient,
+    }
+}
+
+/// qemu-img's own failures (a base of another format than the one recorded, a corrupt
+/// image, an unreadable file) are lasting; a full disk and another process holding the
+/// image's lock are not.
+fn qemu_img_failure(stderr: &str) -> Failure {
+    const PASSING: [&str; 4] = [
+        "No space left on device",
+        "Disk quota exceeded",
+        "Resource temporarily unavailable",
+        "Failed to get",
+    ];
+    if PASSING.iter().any(|t| stderr.contains(t)) {
+        Failure::Transient
+    } else {
+        Failure::Permanent
+    }
 }
 
 #[cfg(test)]
@@ -248,13 +288,23 @@ mod tests {
         let tmp = tempdir();
         let overlay = tmp.path().join("i-5.qcow2");
         let e = create_overlay(&tmp.path().join("nope.qcow2"), "qcow2", &overlay, 1).unwrap_err();
-        assert!(matches!(e, HypervisorError::Disk(_)), "{e}");
+        assert!(
+            matches!(
+                e,
+                HypervisorError::Disk {
+                    failure: Failure::Permanent,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         assert!(!overlay.exists());
 
         let base = base_image(tmp.path());
         let e = create_overlay(&base, "nosuchformat", &overlay, 1).unwrap_err();
         assert!(
-            matches!(&e, HypervisorError::Disk(m) if m.contains("qemu-img create")),
+            matches!(&e, HypervisorError::Disk { message, failure: Failure::Permanent }
+                if message.contains("qemu-img create")),
             "{e}"
         );
         assert!(!overlay.exists());
@@ -273,6 +323,32 @@ mod tests {
         assert!(!partial_path(&overlay).exists());
         remove(&overlay).unwrap();
         assert!(base.exists());
+    }
+
+    #[test]
+    fn disk_failures_that_pass_are_told_from_lasting_ones() {
+        assert_eq!(io_failure(ErrorKind::PermissionDenied), Failure::Permanent);
+        assert_eq!(io_failure(ErrorKind::NotFound), Failure::Permanent);
+        assert_eq!(io_failure(ErrorKind::StorageFull), Failure::Transient);
+        assert_eq!(io_failure(ErrorKind::Interrupted), Failure::Transient);
+        assert_eq!(
+            qemu_img_failure(
+                "qemu-img: /d/i.qcow2.partial: Could not open '/d/base.raw': Permission denied"
+            ),
+            Failure::Permanent
+        );
+        assert_eq!(
+            qemu_img_failure("qemu-img: /d/i.qcow2.partial: Image is not in qcow2 format"),
+            Failure::Permanent
+        );
+        assert_eq!(
+            qemu_img_failure("qemu-img: /d/i.qcow2.partial: Could not write qcow2 header: No space left on device"),
+            Failure::Transient
+        );
+        assert_eq!(
+            qemu_img_failure("qemu-img: Failed to get shared \"write\" lock"),
+            Failure::Transient
+        );
     }
 
     #[test]

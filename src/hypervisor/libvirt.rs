@@ -15,10 +15,10 @@ use sha1::{Digest, Sha1};
 use virt::connect::Connect;
 use virt::domain::{Domain, DomainState};
 use virt::enumutil::Enum;
-use virt::error::{Error as VirtError, ErrorNumber};
+use virt::error::{Error as VirtError, ErrorDomain, ErrorDomainEnum, ErrorNumber, ErrorNumberEnum};
 use virt::sys;
 
-use super::{DomainSpec, Hypervisor, HypervisorError, PowerState};
+use super::{DomainSpec, Failure, Hypervisor, HypervisorError, PowerState};
 
 /// The XML namespace of the gateway's domain metadata.
 pub const METADATA_NS: &str = "https://ec2gw.dev/xmlns/instance/1";
@@ -71,13 +71,16 @@ impl Libvirt {
             Ok(v) => Ok(v),
             Err(e) if conn.is_alive().unwrap_or(false) => Err(err(what, &e)),
             Err(e) => {
-                let fresh = self.reconnect().map_err(|re| {
-                    HypervisorError::Libvirt(format!(
+                // No connection: whatever the call's own error says, it may work once
+                // libvirtd is back.
+                let fresh = self.reconnect().map_err(|re| HypervisorError::Libvirt {
+                    message: format!(
                         "{what}: {} (reconnecting to {}: {})",
                         e.message(),
                         self.uri,
                         re.message()
-                    ))
+                    ),
+                    failure: Failure::Transient,
                 })?;
                 op(&fresh).map_err(|e| err(what, &e))
             }
@@ -104,7 +107,54 @@ impl Libvirt {
 }
 
 fn err(what: &str, e: &VirtError) -> HypervisorError {
-    HypervisorError::Libvirt(format!("{what}: {}", e.message()))
+    HypervisorError::Libvirt {
+        message: format!("{what}: {}", e.message()),
+        failure: classify(e.code(), e.domain(), e.message()),
+    }
+}
+
+/// The system errors (strerror texts) that say a path cannot be used as it is: trying again
+/// finds the same directory modes, the same missing file.
+const LASTING_ERRNO_TEXTS: [&str; 6] = [
+    "Permission denied",
+    "Operation not permitted",
+    "No such file or directory",
+    "Not a directory",
+    "Is a directory",
+    "Read-only file system",
+];
+
+/// Whether a libvirt error can pass by itself. libvirt's codes say "a definition it refuses"
+/// clearly, but a missing or forbidden disk comes as a generic system or internal error (the
+/// errno is not in the virt crate's error), so for those the strerror text at the end of the
+/// message decides. Errors of the connection itself (the RPC and remote domains: "Failed to
+/// connect socket ...: No such file or directory" when libvirtd is down) are always transient.
+fn classify(code: ErrorNumberEnum, domain: ErrorDomainEnum, message: &str) -> Failure {
+    let connection = domain.is_known_and(|d| matches!(d, ErrorDomain::Rpc | ErrorDomain::Remote));
+    if connection {
+        return Failure::Transient;
+    }
+    let Enum::Known(code) = code else {
+        return Failure::Transient;
+    };
+    match code {
+        ErrorNumber::XmlError
+        | ErrorNumber::XmlDetail
+        | ErrorNumber::XmlInvalidSchema
+        | ErrorNumber::ConfigUnsupported
+        | ErrorNumber::InvalidArg
+        | ErrorNumber::NoSupport
+        | ErrorNumber::ArgumentUnsupported
+        | ErrorNumber::OperationUnsupported
+        | ErrorNumber::OsType
+        | ErrorNumber::NoSource => Failure::Permanent,
+        ErrorNumber::SystemError | ErrorNumber::InternalError | ErrorNumber::OperationFailed
+            if LASTING_ERRNO_TEXTS.iter().any(|t| message.contains(t)) =>
+        {
+            Failure::Permanent
+        }
+        _ => Failure::Transient,
+    }
 }
 
 fn is(e: &VirtError, code: ErrorNumber) -> bool {
@@ -435,6 +485,57 @@ mod tests {
         );
     }
 
+    /// The messages as libvirt 9.0 gives them on qemu:///system (seen with virsh and
+    /// libvirt-python on this project's machines), with their code and domain.
+    #[test]
+    fn lasting_launch_errors_are_told_from_passing_ones() {
+        use ErrorDomain as D;
+        use ErrorNumber as N;
+        let cases: [(N, D, &str, Failure); 11] = [
+            (N::SystemError, D::Storage, "Cannot access storage file '/root/ec2gw/data/instances/i-0123456789abcdef0/disk.qcow2' (as uid:64055, gid:64055): Permission denied", Failure::Permanent),
+            (N::SystemError, D::Storage, "Cannot access storage file '/tmp/x/nope.qcow2' (as uid:64055, gid:64055): No such file or directory", Failure::Permanent),
+            (N::SystemError, D::Storage, "Cannot access backing file '/tmp/x/gone.qcow2' of storage file '/tmp/x/ov.qcow2' (as uid:64055, gid:64055): No such file or directory", Failure::Permanent),
+            (N::SystemError, D::None, "Unable to open file: /tmp/x/nodir/c.log: No such file or directory", Failure::Permanent),
+            (N::XmlDetail, D::Domain, "(domain_definition):1: Opening and ending tag mismatch: name line 1 and domain", Failure::Permanent),
+            (N::ConfigUnsupported, D::Qemu, "unsupported configuration: Emulator '/usr/bin/qemu-system-x86_64' does not support virt type 'xen'", Failure::Permanent),
+            (N::InternalError, D::Qemu, "internal error: qemu unexpectedly closed the monitor: qemu-system-x86_64: -blockdev {}: Could not open '/d/disk.qcow2': Permission denied", Failure::Permanent),
+            // libvirtd down: ENOENT too, but of the daemon's socket.
+            (N::SystemError, D::Rpc, "Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory", Failure::Transient),
+            (N::InternalError, D::Qemu, "internal error: qemu unexpectedly closed the monitor: qemu-system-x86_64: cannot set up guest memory 'pc.ram': Cannot allocate memory", Failure::Transient),
+            (N::OperationInvalid, D::Domain, "Requested operation is not valid: domain is already running", Failure::Transient),
+            (N::NoDomain, D::Qemu, "Domain not found: no domain with matching name 'i-0123456789abcdef0'", Failure::Transient),
+        ];
+        for (code, domain, message, expected) in cases {
+            assert_eq!(
+                classify(Enum::Known(code), Enum::Known(domain), message),
+                expected,
+                "{code:?} {domain:?} {message}"
+            );
+        }
+        assert_eq!(
+            classify(
+                Enum::Unknown(9999),
+                Enum::Known(D::Storage),
+                "Permission denied"
+            ),
+            Failure::Transient
+        );
+    }
+
+    #[test]
+    fn a_refused_definition_on_the_test_driver_is_permanent() {
+        let hv = Libvirt::open("test:///default", "nosuchtype").unwrap();
+        let e = hv
+            .define(&spec(
+                &unique_name(),
+                64,
+                "/nonexistent/d",
+                "/nonexistent/c",
+            ))
+            .unwrap_err();
+        assert_eq!(e.failure(), Failure::Permanent, "{e}");
+    }
+
     #[test]
     fn domain_xml_is_exact() {
         let s = DomainSpec {
@@ -590,7 +691,7 @@ mod tests {
     #[test]
     fn open_fails_with_libvirts_message() {
         let e = Libvirt::open("nosuchdriver:///x", "qemu").unwrap_err();
-        assert!(matches!(e, HypervisorError::Libvirt(_)), "{e}");
+        assert!(matches!(e, HypervisorError::Libvirt { .. }), "{e}");
     }
 
     // ---- a real guest ------------------------------------------------------------------------

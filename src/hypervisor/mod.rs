@@ -4,6 +4,7 @@
 
 pub mod disk;
 pub mod libvirt;
+pub mod reach;
 
 /// What a domain is made of.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,14 +33,35 @@ pub enum PowerState {
     Crashed,
 }
 
+/// Whether trying again can help: the reconciler retries a transient failure of a launch for
+/// a while, and gives a permanent one up at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// libvirtd restarting, a lost connection, memory not free now: may pass by itself.
+    Transient,
+    /// A disk QEMU may not read or that is not there, a definition libvirt refuses: the same
+    /// call fails the same way until someone changes something.
+    Permanent,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum HypervisorError {
     /// libvirt refused or failed; the message is libvirt's.
-    #[error("libvirt: {0}")]
-    Libvirt(String),
+    #[error("libvirt: {message}")]
+    Libvirt { message: String, failure: Failure },
     /// A disk operation (qemu-img, the file system) failed.
-    #[error("disk: {0}")]
-    Disk(String),
+    #[error("disk: {message}")]
+    Disk { message: String, failure: Failure },
+}
+
+impl HypervisorError {
+    pub fn failure(&self) -> Failure {
+        match self {
+            HypervisorError::Libvirt { failure, .. } | HypervisorError::Disk { failure, .. } => {
+                *failure
+            }
+        }
+    }
 }
 
 /// What the engine needs from a hypervisor. Every method is idempotent: the reconciler may

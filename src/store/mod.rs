@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod images;
 pub mod instances;
 pub mod key_pairs;
+pub mod keyring;
 pub mod schema;
 pub mod secrets;
 pub mod tags;
@@ -86,6 +87,15 @@ pub enum StoreError {
     /// The blocking task running a query was cancelled or panicked.
     #[error("database task: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// The keys that seal access key secrets are missing, wrong or unreadable.
+    #[error(transparent)]
+    Keys(#[from] keyring::KeyringError),
+    /// The database file's permissions could not be set.
+    #[error("{}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Opens connections for the pool, each set up the same way.
@@ -133,21 +143,61 @@ impl r2d2::ManageConnection for Manager {
     }
 }
 
-/// A pool of connections; cheap to clone.
+/// A pool of connections and the keys that seal access key secrets; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     pool: r2d2::Pool<Manager>,
+    keys: std::sync::Arc<keyring::Keys>,
+}
+
+/// Makes the SQLite file 0600 before SQLite opens it (SQLite makes its -wal and -shm files
+/// with the database file's mode), and takes group and other bits off files an earlier
+/// version made world-readable: the data directory is open for QEMU to pass through.
+fn restrict_sqlite_files(path: &std::path::Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let failed = |path: &std::path::Path| {
+        let path = path.to_owned();
+        move |source| StoreError::File { path, source }
+    };
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(failed(path)(e)),
+    }
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = PathBuf::from(name);
+        let mode = match std::fs::metadata(&file) {
+            Ok(meta) => meta.permissions().mode(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(failed(&file)(e)),
+        };
+        if mode & 0o077 != 0 {
+            tracing::info!(file = %file.display(), mode = format_args!("{:04o}", mode & 0o7777), "made the database file 0600");
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                .map_err(failed(&file))?;
+        }
+    }
+    Ok(())
 }
 
 impl Store {
-    /// Opens the database, creating a SQLite file's folder if needed, and applies migrations.
-    pub fn open(url: &DatabaseUrl) -> Result<Store, StoreError> {
+    /// Opens the database, creating a SQLite file (0600) and its folder if needed, and applies
+    /// migrations. The keys are read from `keys` when a secret is first sealed or opened.
+    pub fn open(url: &DatabaseUrl, keys: keyring::KeySource) -> Result<Store, StoreError> {
         if let DatabaseUrl::Sqlite(path) = url {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(|e| {
                     StoreError::Migration(format!("cannot create {}: {e}", parent.display()))
                 })?;
             }
+            restrict_sqlite_files(path)?;
         }
         let size = match url {
             DatabaseUrl::Sqlite(_) => 8,
@@ -163,7 +213,15 @@ impl Store {
             .build(Manager { url: url.clone() })?;
         let mut conn = pool.get()?;
         migrate(&mut conn)?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            keys: std::sync::Arc::new(keyring::Keys::new(keys)),
+        })
+    }
+
+    /// The keys that seal access key secrets.
+    pub fn keys(&self) -> &std::sync::Arc<keyring::Keys> {
+        &self.keys
     }
 
     /// Runs blocking database work on tokio's blocking pool.

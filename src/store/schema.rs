@@ -11,9 +11,10 @@ diesel::table! {
     access_keys (access_key_id) {
         access_key_id -> Text,
         account_id -> Text,
-        secret_access_key -> Text,
+        secret_sealed -> Text,
         status -> Text,
         created_at -> Text,
+        secret_key_id -> Nullable<Text>,
     }
 }
 

@@ -19,7 +19,9 @@ use ec2gw::engine::accounts::{AccessKey, Admin};
 use ec2gw::engine::images::ImportRequest;
 use ec2gw::engine::{Engine, Settings, ZoneSetting};
 use ec2gw::hypervisor::libvirt::Libvirt;
+use ec2gw::hypervisor::Hypervisor;
 use ec2gw::server::{serve, Gateway};
+use ec2gw::store::keyring::KeySource;
 use ec2gw::store::{DatabaseUrl, Store};
 use http::{HeaderMap, Request};
 use http_body_util::{BodyExt, Full};
@@ -39,9 +41,49 @@ pub struct TestGateway {
     pub engine: Engine,
     reconciler: tokio::task::JoinHandle<()>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    _dir: tempfile::TempDir,
-    postgres: Option<(String, String)>,
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    // Last: the database is dropped after everything that uses it.
+    pub db: TestDatabase,
+}
+
+/// A fresh database and data directory (a temp dir), dropped with it: SQLite in the directory,
+/// or a new PostgreSQL database when EC2GW_TEST_DATABASE_URL names a server.
+pub struct TestDatabase {
+    pub url: DatabaseUrl,
+    pub dir: tempfile::TempDir,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    pub fn fresh() -> TestDatabase {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, postgres) = fresh_database(dir.path());
+        TestDatabase { url, dir, postgres }
+    }
+
+    /// The key file a gateway on this data directory uses.
+    pub fn key_file(&self) -> std::path::PathBuf {
+        self.dir.path().join(ec2gw::store::keyring::KEY_FILE_NAME)
+    }
+
+    /// A store on this database, its keys in the data directory's key file.
+    pub fn open(&self) -> Store {
+        Store::open(&self.url, KeySource::File(self.key_file())).unwrap()
+    }
+
+    pub fn open_with(&self, keys: KeySource) -> Result<Store, ec2gw::store::StoreError> {
+        Store::open(&self.url, keys)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = self.postgres.take() {
+            if let Ok(mut conn) = diesel::PgConnection::establish(&admin_url) {
+                let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
 }
 
 pub struct Answer {
@@ -94,12 +136,41 @@ pub fn fresh_database(dir: &std::path::Path) -> (DatabaseUrl, Option<(String, St
     }
 }
 
+/// What a test may change in the gateway it starts.
+pub struct Options {
+    pub launch_timeout: Duration,
+    /// Wraps the test driver's hypervisor (to make it fail on purpose).
+    pub hypervisor: fn(Libvirt) -> Arc<dyn Hypervisor>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            launch_timeout: Duration::from_secs(1),
+            hypervisor: |libvirt| Arc::new(libvirt),
+        }
+    }
+}
+
 pub async fn start() -> TestGateway {
-    let dir = tempfile::tempdir().unwrap();
-    let (url, postgres) = fresh_database(dir.path());
-    let store = tokio::task::spawn_blocking(move || Store::open(&url).unwrap())
+    start_with(Options::default()).await
+}
+
+pub async fn start_with(options: Options) -> TestGateway {
+    let db = tokio::task::spawn_blocking(TestDatabase::fresh)
         .await
         .unwrap();
+    start_on(db, options).await
+}
+
+/// A gateway on a database made beforehand (and its data directory).
+pub async fn start_on(db: TestDatabase, options: Options) -> TestGateway {
+    let (db, store) = tokio::task::spawn_blocking(move || {
+        let store = db.open();
+        (db, store)
+    })
+    .await
+    .unwrap();
     let key = {
         let store = store.clone();
         tokio::task::spawn_blocking(move || {
@@ -127,19 +198,19 @@ pub async fn start() -> TestGateway {
         ],
         max_instances: 20,
         instance_types: ec2gw::engine::instance_types::default_catalogue(),
-        data_dir: dir.path().to_owned(),
+        data_dir: db.dir.path().to_owned(),
         host_vcpus: 64,
         host_memory_mib: 65536,
         stop_timeout: std::time::Duration::from_secs(5),
         reboot_timeout: std::time::Duration::from_secs(5),
-        launch_timeout: std::time::Duration::from_secs(1),
+        launch_timeout: options.launch_timeout,
         reconcile_interval: std::time::Duration::from_millis(100),
     };
     let engine = {
         let store = store.clone();
         tokio::task::spawn_blocking(move || {
             let hypervisor = Libvirt::open("test:///default", "test").unwrap();
-            Engine::open(store, settings, Arc::new(hypervisor)).unwrap()
+            Engine::open(store, settings, (options.hypervisor)(hypervisor)).unwrap()
         })
         .await
         .unwrap()
@@ -165,9 +236,8 @@ pub async fn start() -> TestGateway {
         reconciler,
         shutdown: Some(tx),
         server: Some(server),
-        _dir: dir,
-        postgres,
         client: Client::builder(TokioExecutor::new()).build_http(),
+        db,
     }
 }
 
@@ -185,7 +255,7 @@ pub struct Signer {
 impl TestGateway {
     /// The gateway's data directory (images, instance overlays).
     pub fn data_dir(&self) -> std::path::PathBuf {
-        self._dir.path().to_owned()
+        self.db.dir.path().to_owned()
     }
 
     pub fn signer(&self) -> Signer {
@@ -294,11 +364,6 @@ impl Drop for TestGateway {
         self.reconciler.abort();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
-        }
-        if let Some((admin_url, name)) = self.postgres.take() {
-            if let Ok(mut conn) = diesel::PgConnection::establish(&admin_url) {
-                let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-            }
         }
     }
 }
