@@ -342,9 +342,11 @@ async fn launches_from_two_gateways_never_exceed_the_hosts_capacity() {
     for _ in 0..2 {
         let url = url.clone();
         let settings = settings.clone();
+        let key_file = dir.path().join(ec2gw::store::keyring::KEY_FILE_NAME);
         engines.push(
             tokio::task::spawn_blocking(move || {
-                let store = Store::open(&url).unwrap();
+                let store =
+                    Store::open(&url, ec2gw::store::keyring::KeySource::File(key_file)).unwrap();
                 let hypervisor = Libvirt::open("test:///default", "test").unwrap();
                 Engine::open(store, settings, Arc::new(hypervisor)).unwrap()
             })

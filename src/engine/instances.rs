@@ -1323,7 +1323,11 @@ mod tests {
     fn a_store_failure_checking_launch_permission_is_not_not_found() {
         use crate::store::{DatabaseUrl, Store};
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&DatabaseUrl::Sqlite(dir.path().join("db.sqlite"))).unwrap();
+        let store = Store::open(
+            &DatabaseUrl::Sqlite(dir.path().join("db.sqlite")),
+            crate::store::keyring::KeySource::File(dir.path().join("secret.key")),
+        )
+        .unwrap();
         let admin = super::super::accounts::Admin { store: &store };
         let owner = admin.create_account().unwrap().account_id;
         let other = admin.create_account().unwrap().account_id;
