@@ -3,6 +3,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod domain;
 pub mod engine;
 pub mod filter;
 pub mod hypervisor;

@@ -449,8 +449,8 @@ async fn a_terminated_instance_is_gone_after_an_hour() {
             let moved = ec2gw::store::instances::transition(
                 conn,
                 &aged,
-                &["terminated"],
-                "terminated",
+                &[ec2gw::domain::InstanceState::Terminated],
+                ec2gw::domain::InstanceState::Terminated,
                 None,
                 None,
                 "",

@@ -217,6 +217,11 @@ fn engine_parts(e: &EngineError) -> (&'static str, u16, String) {
             400,
             format!("Invalid availability zone-id: [{id}]"),
         ),
+        EngineError::InvalidShutdownBehavior(value) => (
+            "InvalidParameterValue",
+            400,
+            format!("Value ({value}) for parameter instanceInitiatedShutdownBehavior is invalid. Valid values are stop, terminate."),
+        ),
         EngineError::UnknownVpcAttribute(name) => (
             "InvalidParameterValue",
             400,

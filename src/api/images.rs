@@ -28,7 +28,7 @@ fn image(image: Image) -> output::Image {
     output::Image {
         image_id: Some(row.image_id),
         image_location,
-        state: Some(row.state),
+        state: Some(row.state.as_str().into()),
         owner_id: Some(row.owner_id),
         creation_date: Some(row.created_at),
         public: Some(row.is_public),

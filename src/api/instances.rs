@@ -11,9 +11,10 @@ use super::params::{
     dry_run, filters, page, refuse_ids_with_max_results, tag_set, tag_specifications,
 };
 use super::Principal;
+use crate::domain::InstanceState;
 use crate::engine::instances::{
-    state_code, status_of, AttributeChanges, BlockDeviceRequest, GroupRef, Instance,
-    InstanceAttribute, MetadataOptionsRequest, Reservation, RunRequest, StateChange,
+    status_of, AttributeChanges, BlockDeviceRequest, GroupRef, Instance, InstanceAttribute,
+    MetadataOptionsRequest, Reservation, RunRequest, StateChange,
 };
 use crate::engine::tags::{check_tag, tags_for, TagSpecification};
 use crate::engine::{Engine, EngineError};
@@ -203,10 +204,10 @@ fn attribute_changes(
 
 // ---- answers ----
 
-fn state(name: &str) -> Option<output::InstanceState> {
+fn state(state: InstanceState) -> Option<output::InstanceState> {
     Some(output::InstanceState {
-        code: Some(state_code(name)),
-        name: Some(name.to_owned()),
+        code: Some(state.code()),
+        name: Some(state.as_str().to_owned()),
     })
 }
 
@@ -223,7 +224,7 @@ fn group_set(groups: &[GroupRef]) -> Option<Vec<output::GroupIdentifier>> {
 }
 
 fn block_devices(instance: &Instance) -> Option<Vec<output::InstanceBlockDeviceMapping>> {
-    if instance.row.state == "terminated" {
+    if instance.row.state == InstanceState::Terminated {
         return Some(Vec::new());
     }
     Some(vec![output::InstanceBlockDeviceMapping {
@@ -259,7 +260,7 @@ fn instance(engine: &Engine, instance: Instance) -> output::Instance {
             code: Some(code),
         });
     output::Instance {
-        state: state(&row.state),
+        state: state(row.state),
         private_dns_name: Some(String::new()),
         public_dns_name: Some(String::new()),
         state_transition_reason: Some(row.transition_reason),
@@ -364,8 +365,8 @@ fn state_changes(changes: Vec<StateChange>) -> Option<Vec<output::InstanceStateC
         changes
             .into_iter()
             .map(|c| output::InstanceStateChange {
-                current_state: state(&c.current),
-                previous_state: state(&c.previous),
+                current_state: state(c.current),
+                previous_state: state(c.previous),
                 instance_id: Some(c.instance_id),
             })
             .collect(),
@@ -420,7 +421,7 @@ fn attribute_result(
     r
 }
 
-fn summary(state: &str) -> Option<output::InstanceStatusSummary> {
+fn summary(state: InstanceState) -> Option<output::InstanceStatusSummary> {
     let (status, reachability) = status_of(state);
     Some(output::InstanceStatusSummary {
         status: Some(status.into()),
@@ -654,9 +655,9 @@ pub async fn describe_instance_status(
             instances
                 .into_iter()
                 .map(|i| output::InstanceStatus {
-                    system_status: summary(&i.row.state),
-                    instance_status: summary(&i.row.state),
-                    instance_state: state(&i.row.state),
+                    system_status: summary(i.row.state),
+                    instance_status: summary(i.row.state),
+                    instance_state: state(i.row.state),
                     instance_id: Some(i.row.instance_id),
                     availability_zone: Some(i.row.availability_zone),
                     ..Default::default()

@@ -4,6 +4,7 @@ use super::error::ApiError;
 use super::generated::{input, output};
 use super::params::{dry_run, filters, page, refuse_ids_with_max_results, tag_set};
 use super::Principal;
+use crate::domain::VolumeState;
 use crate::engine::paging::Page;
 use crate::engine::volumes::Volume;
 use crate::engine::Engine;
@@ -29,7 +30,7 @@ fn volume(v: Volume) -> output::Volume {
         size: Some(row.size_gib),
         snapshot_id: Some(String::new()),
         availability_zone: Some(row.availability_zone),
-        state: Some(row.state),
+        state: Some(row.state.as_str().into()),
         create_time: Some(row.created_at),
         tags: tag_set(v.tags),
         volume_type: Some("gp3".into()),
@@ -72,7 +73,7 @@ pub async fn delete_volume(
             .describe_volumes(&who.account_id, ids, Vec::new(), Page::default())
             .await?;
         return Err(match found.first() {
-            Some(v) if v.row.state == "in-use" => {
+            Some(v) if v.row.state == VolumeState::InUse => {
                 ApiError::Engine(crate::engine::EngineError::VolumeInUse {
                     volume_id: v.row.volume_id.clone(),
                     instance_id: v.row.instance_id.clone().unwrap_or_default(),

@@ -12,6 +12,7 @@ use super::ids::{self, Kind};
 use super::paging::Page;
 use super::tags::{tag_sets, Tag};
 use super::{timestamp_now, Engine, EngineError};
+use crate::domain::ImageState;
 use crate::filter::{first_unknown, Filter};
 use crate::store::images::{self as rows, ImageQuery, ImageRow, Launcher};
 use crate::store::DbConnection;
@@ -104,7 +105,7 @@ fn visible(
         ids: vec![image_id.to_owned()],
     };
     let row = rows::find(conn, image_id)?
-        .filter(|r| r.state != "deregistered")
+        .filter(|r| r.state != ImageState::Deregistered)
         .ok_or_else(not_found)?;
     if rows::may_launch(conn, &row, account_id)? {
         Ok(row)
@@ -237,7 +238,7 @@ impl Engine {
             .run(move |conn| {
                 owned(conn, &account_id, &image_id)?;
                 crate::store::tags::delete_everyones(conn, &image_id)?;
-                Ok(rows::set_state(conn, &image_id, "deregistered")?)
+                Ok(rows::set_state(conn, &image_id, ImageState::Deregistered)?)
             })
             .await
     }
@@ -483,7 +484,7 @@ impl Admin<'_> {
             owner_id: owner,
             name: request.name.clone(),
             description: request.description.clone(),
-            state: "available".into(),
+            state: ImageState::Available,
             architecture: request.architecture.clone(),
             is_public: request.public,
             root_device_name: ROOT_DEVICE_NAME.into(),

@@ -2,6 +2,7 @@
 //! reconciler (reconciler.rs) makes libvirt match. Every state change is a compare-and-set on
 //! the row, so the API and the reconciler never undo each other.
 
+use crate::domain::{ImageState, InstanceState, ShutdownBehavior, StopMode};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -93,8 +94,8 @@ pub struct Reservation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateChange {
     pub instance_id: String,
-    pub previous: String,
-    pub current: String,
+    pub previous: InstanceState,
+    pub current: InstanceState,
 }
 
 /// What DescribeInstanceAttribute answers.
@@ -129,19 +130,6 @@ pub const INSTANCE_ATTRIBUTES: &[&str] = &[
     "enclaveOptions",
     "disableApiStop",
 ];
-
-/// State codes, as EC2 numbers them.
-pub fn state_code(state: &str) -> i32 {
-    match state {
-        "pending" => 0,
-        "running" => 16,
-        "shutting-down" => 32,
-        "terminated" => 48,
-        "stopping" => 64,
-        "stopped" => 80,
-        _ => -1,
-    }
-}
 
 /// What ModifyInstanceAttribute changes; None leaves a value as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -188,8 +176,8 @@ fn user_initiated(now: &str) -> String {
 fn user_shutdown(
     conn: &mut DbConnection,
     row: &InstanceRow,
-    from: &[&str],
-    to: &str,
+    from: &[InstanceState],
+    to: InstanceState,
     now: &str,
     hibernate: bool,
 ) -> Result<bool, EngineError> {
@@ -258,7 +246,8 @@ fn terminated_cutoff() -> String {
 
 /// Whether the row is the caller's and still describable (see `terminated_cutoff`).
 fn visible_to(row: &InstanceRow, account_id: &str, cutoff: &str) -> bool {
-    row.account_id == account_id && (row.state != "terminated" || *row.state_changed_at >= *cutoff)
+    row.account_id == account_id
+        && (row.state != InstanceState::Terminated || *row.state_changed_at >= *cutoff)
 }
 
 /// The caller's instances by id, all of them or NotFound naming the missing ones; terminated
@@ -312,8 +301,8 @@ fn groups_of(row: &InstanceRow, network: &DefaultNetwork) -> Vec<GroupRef> {
 /// What DescribeInstanceStatus shows of an instance in `state`: its instance and system
 /// status, and the reachability check's result (no details unless it runs). The gateway has no
 /// health checks of its own: a running domain is taken as reachable.
-pub fn status_of(state: &str) -> (&'static str, Option<&'static str>) {
-    if state == "running" {
+pub fn status_of(state: InstanceState) -> (&'static str, Option<&'static str>) {
+    if state == InstanceState::Running {
         ("ok", Some("passed"))
     } else {
         ("not-applicable", None)
@@ -325,15 +314,15 @@ pub fn status_of(state: &str) -> (&'static str, Option<&'static str>) {
 /// instance has scheduled events, an operator, EBS or application checks: those filters match
 /// nothing (operator.managed matches every instance on `false`).
 fn status_filter(filter: Filter, zones: &[ZoneSetting]) -> Result<Filter, EngineError> {
-    let states = |keep: &dyn Fn(&str) -> bool| Filter {
+    let states = |keep: &dyn Fn(InstanceState) -> bool| Filter {
         name: "instance-state-name".into(),
-        values: rows::STATES
+        values: InstanceState::ALL
             .iter()
-            .filter(|state| keep(state))
-            .map(|state| (*state).to_owned())
+            .filter(|state| keep(**state))
+            .map(|state| state.as_str().to_owned())
             .collect(),
     };
-    let shows = |state: &str| -> Option<&'static str> {
+    let shows = |state: InstanceState| -> Option<&'static str> {
         let (status, reachability) = status_of(state);
         match filter.name.as_str() {
             "instance-status.status" | "system-status.status" => Some(status),
@@ -452,6 +441,7 @@ struct Launch {
     metadata_options: MetadataOptions,
     tenancy: Tenancy,
     placement: Placement,
+    shutdown_behavior: ShutdownBehavior,
 }
 
 /// What an instance's options row recorded of MetadataOptions and Placement.Tenancy; EC2's
@@ -518,7 +508,7 @@ fn launchable_image(
         ids: vec![image_id.to_owned()],
     };
     let image = image_rows::find(conn, image_id)?
-        .filter(|i| i.state == "available")
+        .filter(|i| i.state == ImageState::Available)
         .ok_or_else(not_found)?;
     if image_rows::may_launch(conn, &image, account_id)? {
         Ok(image)
@@ -569,12 +559,8 @@ impl Engine {
             &req.security_group_ids,
             &req.security_groups,
         )?;
-        if !["stop", "terminate"].contains(&req.shutdown_behavior.as_str()) {
-            return Err(EngineError::InvalidParameterValue(format!(
-                "Value ({}) for parameter instanceInitiatedShutdownBehavior is invalid. Valid values are stop, terminate.",
-                req.shutdown_behavior
-            )));
-        }
+        let shutdown_behavior = ShutdownBehavior::parse(&req.shutdown_behavior)
+            .ok_or_else(|| EngineError::InvalidShutdownBehavior(req.shutdown_behavior.clone()))?;
         let launch = Launch {
             vcpus: spec.vcpus,
             memory_mib: spec.memory_mib,
@@ -582,6 +568,7 @@ impl Engine {
             metadata_options: MetadataOptions::resolve(&req.metadata_options)?,
             tenancy: Tenancy::resolve(req.tenancy.as_deref())?,
             placement,
+            shutdown_behavior,
         };
         let _launching = self.launch_lock().lock().await;
         let account = account_id.to_owned();
@@ -677,7 +664,7 @@ impl Engine {
                     memory_mib: i64::try_from(launch.memory_mib).unwrap_or(i64::MAX),
                     key_name: req.key_name.clone(),
                     availability_zone: launch.placement.zone.clone(),
-                    state: "pending".into(),
+                    state: InstanceState::Pending,
                     state_reason_code: Some("pending".into()),
                     state_reason_message: Some("pending".into()),
                     transition_reason: String::new(),
@@ -686,7 +673,7 @@ impl Engine {
                     user_data: req.user_data.clone(),
                     disable_api_termination: req.disable_api_termination,
                     disable_api_stop: req.disable_api_stop,
-                    shutdown_behavior: req.shutdown_behavior.clone(),
+                    shutdown_behavior: launch.shutdown_behavior,
                     security_groups: launch.placement.group_ids.join(","),
                     subnet_id: Some(launch.placement.subnet_id.clone()),
                     root_volume_id: ids::new_id(Kind::Volume),
@@ -704,7 +691,7 @@ impl Engine {
                     client_token: token.clone().unwrap_or_default(),
                     reboot_requested_at: None,
                     hibernation_configured: req.hibernation_configured,
-                    stop_mode: "shutdown".into(),
+                    stop_mode: StopMode::Shutdown,
                 };
                 launched_with.push(InstanceOptionsRow {
                     instance_id: row.instance_id.clone(),
@@ -902,7 +889,7 @@ impl Engine {
         account_id: &str,
         instance_ids: Vec<String>,
         check: impl Fn(&mut DbConnection, &[InstanceRow]) -> Result<(), EngineError> + Send + 'static,
-        change: impl Fn(&mut DbConnection, &InstanceRow, &str) -> Result<String, EngineError>
+        change: impl Fn(&mut DbConnection, &InstanceRow, &str) -> Result<InstanceState, EngineError>
             + Send
             + 'static,
     ) -> Result<Vec<StateChange>, EngineError> {
@@ -943,8 +930,10 @@ impl Engine {
         let check = move |conn: &mut DbConnection, found: &[InstanceRow]| {
             if let Some(row) = found.iter().find(|r| {
                 matches!(
-                    r.state.as_str(),
-                    "stopping" | "shutting-down" | "terminated"
+                    r.state,
+                    InstanceState::Stopping
+                        | InstanceState::ShuttingDown
+                        | InstanceState::Terminated
                 )
             }) {
                 return Err(EngineError::IncorrectInstanceState(format!(
@@ -954,7 +943,7 @@ impl Engine {
             }
             let (vcpus, mib) = found
                 .iter()
-                .filter(|r| r.state == "stopped")
+                .filter(|r| r.state == InstanceState::Stopped)
                 .fold((0, 0), |(v, m), r| {
                     (v + i64::from(r.vcpus), m + r.memory_mib)
                 });
@@ -970,23 +959,23 @@ impl Engine {
             Ok(())
         };
         let change = |conn: &mut DbConnection, row: &InstanceRow, now: &str| {
-            if row.state != "stopped" {
-                return Ok(row.state.clone());
+            if row.state != InstanceState::Stopped {
+                return Ok(row.state);
             }
             rows::transition(
                 conn,
                 &row.instance_id,
-                &["stopped"],
-                "pending",
+                &[InstanceState::Stopped],
+                InstanceState::Pending,
                 None,
                 None,
                 "",
                 now,
             )?;
-            rows::set_stop_mode(conn, &row.instance_id, "shutdown")?;
+            rows::set_stop_mode(conn, &row.instance_id, StopMode::Shutdown)?;
             // A reboot asked just as the guest powered itself off is moot.
             rows::set_reboot_requested(conn, &row.instance_id, None)?;
-            Ok("pending".to_owned())
+            Ok(InstanceState::Pending)
         };
         self.change_states(account_id, instance_ids, check, change)
             .await
@@ -1003,7 +992,10 @@ impl Engine {
     ) -> Result<Vec<StateChange>, EngineError> {
         let check = move |_: &mut DbConnection, found: &[InstanceRow]| {
             for row in found {
-                if matches!(row.state.as_str(), "shutting-down" | "terminated") {
+                if matches!(
+                    row.state,
+                    InstanceState::ShuttingDown | InstanceState::Terminated
+                ) {
                     return Err(EngineError::IncorrectInstanceState(format!(
                         "The instance '{}' is not in a state from which it can be stopped.",
                         row.instance_id
@@ -1024,27 +1016,27 @@ impl Engine {
             Ok(())
         };
         let change = move |conn: &mut DbConnection, row: &InstanceRow, now: &str| {
-            if !matches!(row.state.as_str(), "running" | "pending") {
+            if !matches!(row.state, InstanceState::Running | InstanceState::Pending) {
                 if force {
-                    rows::set_stop_mode(conn, &row.instance_id, "force")?;
+                    rows::set_stop_mode(conn, &row.instance_id, StopMode::Force)?;
                 }
-                return Ok(row.state.clone());
+                return Ok(row.state);
             }
             let mode = match (force, hibernate) {
-                (true, _) => "force",
-                (false, true) => "hibernate",
-                (false, false) => "shutdown",
+                (true, _) => StopMode::Force,
+                (false, true) => StopMode::Hibernate,
+                (false, false) => StopMode::Shutdown,
             };
             rows::set_stop_mode(conn, &row.instance_id, mode)?;
             user_shutdown(
                 conn,
                 row,
-                &["running", "pending"],
-                "stopping",
+                &[InstanceState::Running, InstanceState::Pending],
+                InstanceState::Stopping,
                 now,
                 hibernate,
             )?;
-            Ok("stopping".to_owned())
+            Ok(InstanceState::Stopping)
         };
         self.change_states(account_id, instance_ids, check, change)
             .await
@@ -1072,26 +1064,38 @@ impl Engine {
         }
         };
         let change = move |conn: &mut DbConnection, row: &InstanceRow, now: &str| {
-            if matches!(row.state.as_str(), "shutting-down" | "terminated") {
-                return Ok(row.state.clone());
+            if matches!(
+                row.state,
+                InstanceState::ShuttingDown | InstanceState::Terminated
+            ) {
+                return Ok(row.state);
             }
             let graceful = !skip_os_shutdown
-                && (row.state == "running"
-                    || (row.state == "stopping" && row.stop_mode != "force"));
+                && (row.state == InstanceState::Running
+                    || (row.state == InstanceState::Stopping && row.stop_mode != StopMode::Force));
             rows::set_stop_mode(
                 conn,
                 &row.instance_id,
-                if graceful { "shutdown" } else { "force" },
+                if graceful {
+                    StopMode::Shutdown
+                } else {
+                    StopMode::Force
+                },
             )?;
             user_shutdown(
                 conn,
                 row,
-                &["pending", "running", "stopping", "stopped"],
-                "shutting-down",
+                &[
+                    InstanceState::Pending,
+                    InstanceState::Running,
+                    InstanceState::Stopping,
+                    InstanceState::Stopped,
+                ],
+                InstanceState::ShuttingDown,
                 now,
                 false,
             )?;
-            Ok("shutting-down".to_owned())
+            Ok(InstanceState::ShuttingDown)
         };
         self.change_states(account_id, instance_ids, check, change)
             .await
@@ -1112,7 +1116,7 @@ impl Engine {
             .run(move |conn| {
                 crate::store::write_transaction(conn, |conn| {
                     let found = owned_instances(conn, &account, &instance_ids)?;
-                    if let Some(row) = found.iter().find(|r| r.state != "running") {
+                    if let Some(row) = found.iter().find(|r| r.state != InstanceState::Running) {
                         return Err(EngineError::IncorrectInstanceState(format!(
                             "The instance '{}' is not in a state from which it can be rebooted.",
                             row.instance_id
@@ -1210,7 +1214,7 @@ impl Engine {
             "disableApiStop" => InstanceAttribute::Bool("disableApiStop", row.disable_api_stop),
             "instanceInitiatedShutdownBehavior" => InstanceAttribute::Text(
                 "instanceInitiatedShutdownBehavior",
-                row.shutdown_behavior.clone(),
+                row.shutdown_behavior.as_str().to_owned(),
             ),
             "rootDeviceName" => {
                 InstanceAttribute::RootDeviceName(instance.root_device_name.clone())
@@ -1257,10 +1261,8 @@ impl Engine {
             changes.memory_mib = Some(i64::try_from(spec.memory_mib).unwrap_or(i64::MAX));
         }
         if let Some(behavior) = &changes.shutdown_behavior {
-            if !["stop", "terminate"].contains(&behavior.as_str()) {
-                return Err(EngineError::InvalidParameterValue(format!(
-                    "Value ({behavior}) for parameter instanceInitiatedShutdownBehavior is invalid. Valid values are stop, terminate."
-                )));
+            if ShutdownBehavior::parse(behavior).is_none() {
+                return Err(EngineError::InvalidShutdownBehavior(behavior.clone()));
             }
         }
         if let Some(user_data) = &changes.user_data {
@@ -1277,13 +1279,13 @@ impl Engine {
                         let needs_stop = changes.instance_type.is_some()
                             || changes.user_data.is_some()
                             || changes.ebs_optimized.is_some();
-                        if needs_stop && row.state != "stopped" {
+                        if needs_stop && row.state != InstanceState::Stopped {
                             return Err(EngineError::IncorrectInstanceState(format!(
                                 "The instance '{}' is not in the 'stopped' state.",
                                 row.instance_id
                             )));
                         }
-                        if row.state == "terminated" {
+                        if row.state == InstanceState::Terminated {
                             return Err(EngineError::IncorrectInstanceState(format!(
                                 "The instance '{}' is not in a state from which it can be modified.",
                                 row.instance_id
@@ -1336,7 +1338,7 @@ mod tests {
             owner_id: owner.clone(),
             name: "shared".into(),
             description: String::new(),
-            state: "available".into(),
+            state: ImageState::Available,
             architecture: "x86_64".into(),
             is_public: false,
             root_device_name: "/dev/xvda".into(),
@@ -1461,7 +1463,7 @@ mod tests {
         );
         assert_eq!(
             narrowed(f("operator.managed", &["false"])).values.len(),
-            rows::STATES.len()
+            InstanceState::ALL.len()
         );
         assert_eq!(
             narrowed(f("operator.managed", &["true"])),

@@ -596,7 +596,7 @@ mod tests {
             owner_id: "123456789012".into(),
             name: "test".into(),
             description: String::new(),
-            state: "available".into(),
+            state: crate::domain::ImageState::Available,
             architecture: architecture.into(),
             is_public: false,
             root_device_name: "/dev/xvda".into(),

@@ -70,6 +70,9 @@ pub enum EngineError {
     /// A zone id that is not one of this region's.
     #[error("unknown availability zone id {0:?}")]
     UnknownZoneId(String),
+    /// InstanceInitiatedShutdownBehavior other than stop or terminate.
+    #[error("invalid shutdown behavior {0:?}")]
+    InvalidShutdownBehavior(String),
     /// A VPC attribute name EC2 does not define.
     #[error("unknown VPC attribute {0:?}")]
     UnknownVpcAttribute(String),

@@ -2,6 +2,7 @@
 //! happened. It is the only code that moves instances out of pending, stopping and
 //! shutting-down, and it repairs whatever a crash or a hand on `virsh` left behind.
 
+use crate::domain::{InstanceState, ShutdownBehavior, StopMode, VolumeState};
 use std::time::Duration;
 
 use tokio::task::JoinSet;
@@ -76,7 +77,7 @@ pub async fn reconcile(engine: &Engine, sweep_orphans: bool) -> Result<(), Engin
             // Only running, stopping and shutting-down instances are judged by their
             // domain's state.
             let observed = match &states {
-                _ if !matches!(row.state.as_str(), "running" | "stopping" | "shutting-down") => {
+                _ if !matches!(row.state, InstanceState::Running | InstanceState::Stopping | InstanceState::ShuttingDown) => {
                     Ok(None)
                 }
                 Some(states) if states.contains_key(&id) => Ok(states.get(&id).copied()),
@@ -124,8 +125,8 @@ fn spec(engine: &Engine, row: &InstanceRow) -> DomainSpec {
 fn move_to(
     engine: &Engine,
     row: &InstanceRow,
-    from: &[&str],
-    to: &str,
+    from: &[InstanceState],
+    to: InstanceState,
     reason: Option<(&str, &str)>,
 ) -> Result<(), EngineError> {
     let now = timestamp_now();
@@ -150,7 +151,7 @@ fn move_to(
         )?)
     })?;
     if moved {
-        tracing::info!(instance = %row.instance_id, from = %row.state, to, "instance state");
+        tracing::info!(instance = %row.instance_id, from = %row.state, to = %to, "instance state");
     }
     Ok(())
 }
@@ -253,8 +254,8 @@ fn step(
 ) -> Result<(), EngineError> {
     let hypervisor = engine.hypervisor();
     let id = row.instance_id.as_str();
-    match row.state.as_str() {
-        "pending" => {
+    match row.state {
+        InstanceState::Pending => {
             if let Err(e) = launch(engine, &row) {
                 // A launch that cannot be made ends terminated with the reason, never a silent
                 // pending: at once when retrying cannot help, after a while of retries when it
@@ -263,24 +264,30 @@ fn step(
                 if gives_up(&e, waited, timeout(engine.settings().launch_timeout)) {
                     // Nothing worth shutting down: remove whatever was made at once.
                     engine.store().run_now::<_, EngineError>(|conn| {
-                        Ok(rows::set_stop_mode(conn, id, "force")?)
+                        Ok(rows::set_stop_mode(conn, id, StopMode::Force)?)
                     })?;
                     let message = format!("Server.InternalError: {e}");
                     move_to(
                         engine,
                         &row,
-                        &["pending"],
-                        "shutting-down",
+                        &[InstanceState::Pending],
+                        InstanceState::ShuttingDown,
                         Some(("Server.InternalError", &message)),
                     )?;
                 }
                 return Err(e);
             }
             if hypervisor.state(id)? == Some(PowerState::Running) {
-                move_to(engine, &row, &["pending"], "running", Some(("", "")))?;
+                move_to(
+                    engine,
+                    &row,
+                    &[InstanceState::Pending],
+                    InstanceState::Running,
+                    Some(("", "")),
+                )?;
             }
         }
-        "running" => match observed {
+        InstanceState::Running => match observed {
             // Deleted behind our back: the overlay still holds the disk, so bring it back.
             None => {
                 tracing::warn!(instance = %id, "domain missing while running; redefining it");
@@ -299,12 +306,12 @@ fn step(
                     "Client.InstanceInitiatedShutdown",
                     "Client.InstanceInitiatedShutdown: Instance initiated shutdown",
                 );
-                let to = if row.shutdown_behavior == "terminate" {
-                    "shutting-down"
+                let to = if row.shutdown_behavior == ShutdownBehavior::Terminate {
+                    InstanceState::ShuttingDown
                 } else {
-                    "stopped"
+                    InstanceState::Stopped
                 };
-                move_to(engine, &row, &["running"], to, Some(reason))?;
+                move_to(engine, &row, &[InstanceState::Running], to, Some(reason))?;
             }
             Some(PowerState::Running | PowerState::Transitional) => {
                 // RebootInstances asked the guest to power off; one that has not gone down
@@ -320,21 +327,29 @@ fn step(
                 }
             }
         },
-        "stopping" => match observed {
+        InstanceState::Stopping => match observed {
             None | Some(PowerState::ShutOff | PowerState::Crashed) => {
-                move_to(engine, &row, &["stopping"], "stopped", None)?;
+                move_to(
+                    engine,
+                    &row,
+                    &[InstanceState::Stopping],
+                    InstanceState::Stopped,
+                    None,
+                )?;
             }
             Some(_) => {
                 let waited = since(&row.state_changed_at);
-                if row.stop_mode == "force" || waited > timeout(engine.settings().stop_timeout) {
+                if row.stop_mode == StopMode::Force
+                    || waited > timeout(engine.settings().stop_timeout)
+                {
                     hypervisor.destroy(id)?;
-                } else if row.stop_mode == "hibernate" {
+                } else if row.stop_mode == StopMode::Hibernate {
                     // EC2: "If the instance cannot hibernate successfully, a normal shutdown
                     // occurs."
                     if let Err(e) = hypervisor.hibernate(id) {
                         tracing::warn!(instance = %id, error = %e, "hibernation failed; shutting down instead");
                         engine.store().run_now::<_, EngineError>(|conn| {
-                            Ok(rows::set_stop_mode(conn, id, "shutdown")?)
+                            Ok(rows::set_stop_mode(conn, id, StopMode::Shutdown)?)
                         })?;
                         hypervisor.shutdown(id)?;
                     }
@@ -343,7 +358,7 @@ fn step(
                 }
             }
         },
-        "shutting-down" => {
+        InstanceState::ShuttingDown => {
             // A running guest is asked to power off first, as for a stop, and destroyed only
             // if it has not within the stop timeout.
             let waited = since(&row.state_changed_at);
@@ -351,7 +366,10 @@ fn step(
                 observed,
                 Some(PowerState::Running | PowerState::Transitional)
             );
-            if up && row.stop_mode != "force" && waited <= timeout(engine.settings().stop_timeout) {
+            if up
+                && row.stop_mode != StopMode::Force
+                && waited <= timeout(engine.settings().stop_timeout)
+            {
                 if observed == Some(PowerState::Running) && ask_again(waited) {
                     hypervisor.shutdown(id)?;
                 }
@@ -368,7 +386,13 @@ fn step(
                     &timestamp_now(),
                 )?)
             })?;
-            move_to(engine, &row, &["shutting-down"], "terminated", None)?;
+            move_to(
+                engine,
+                &row,
+                &[InstanceState::ShuttingDown],
+                InstanceState::Terminated,
+                None,
+            )?;
         }
         // Stopped: the domain stays defined and off, its disk kept.
         _ => {}
@@ -378,9 +402,9 @@ fn step(
 
 /// Removes the disks of the volumes DeleteVolume marked `deleting`, then marks them deleted.
 fn delete_volumes(engine: &Engine) -> Result<(), EngineError> {
-    let deleting = engine
-        .store()
-        .run_now::<_, EngineError>(|conn| Ok(volume_rows::in_state(conn, "deleting")?))?;
+    let deleting = engine.store().run_now::<_, EngineError>(|conn| {
+        Ok(volume_rows::in_state(conn, VolumeState::Deleting)?)
+    })?;
     for volume in deleting {
         let path = volume_path(&engine.settings().data_dir, &volume.volume_id);
         match std::fs::remove_file(&path) {
@@ -392,8 +416,8 @@ fn delete_volumes(engine: &Engine) -> Result<(), EngineError> {
             Ok(volume_rows::transition(
                 conn,
                 &volume.volume_id,
-                "deleting",
-                "deleted",
+                VolumeState::Deleting,
+                VolumeState::Deleted,
                 &timestamp_now(),
             )?)
         })?;
@@ -414,7 +438,10 @@ fn sweep(engine: &Engine, live: &[String]) -> Result<(), EngineError> {
             .store()
             .run_now::<_, EngineError>(|conn| Ok(rows::find(conn, &name)?))?;
         // A row in a live state may have been written after `live` was read: leave it.
-        if known.as_ref().is_some_and(|r| r.state != "terminated") {
+        if known
+            .as_ref()
+            .is_some_and(|r| r.state != InstanceState::Terminated)
+        {
             continue;
         }
         tracing::warn!(domain = %name, "removing a domain with no live instance");

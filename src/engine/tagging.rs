@@ -5,6 +5,7 @@ use super::network::{default_network, DefaultNetwork};
 use super::paging::Page;
 use super::tags::{check_tag, rows_for, Tag, TagDescription, MAX_TAGS};
 use super::{Engine, EngineError};
+use crate::domain::{ImageState, InstanceState, VolumeState};
 use crate::filter::{first_unknown, Filter};
 use crate::store::tags::{self as rows};
 use crate::store::{images, key_pairs, DbConnection};
@@ -26,15 +27,18 @@ fn taggable(
     // A kind that takes no tags is, for CreateTags, a resource that is not there.
     let allowed = kind.descriptor().taggable
         && match kind {
-            Kind::Image => match images::find(conn, id)?.filter(|i| i.state != "deregistered") {
-                Some(image) => images::may_launch(conn, &image, account_id)?,
-                None => false,
-            },
+            Kind::Image => {
+                match images::find(conn, id)?.filter(|i| i.state != ImageState::Deregistered) {
+                    Some(image) => images::may_launch(conn, &image, account_id)?,
+                    None => false,
+                }
+            }
             Kind::KeyPair => key_pairs::find(conn, id)?.is_some_and(|k| k.account_id == account_id),
-            Kind::Instance => crate::store::instances::find(conn, id)?
-                .is_some_and(|i| i.account_id == account_id && i.state != "terminated"),
+            Kind::Instance => crate::store::instances::find(conn, id)?.is_some_and(|i| {
+                i.account_id == account_id && i.state != InstanceState::Terminated
+            }),
             Kind::Volume => crate::store::volumes::find(conn, id)?
-                .is_some_and(|v| v.account_id == account_id && v.state != "deleted"),
+                .is_some_and(|v| v.account_id == account_id && v.state != VolumeState::Deleted),
             Kind::Vpc | Kind::Subnet | Kind::SecurityGroup => network.contains(id),
             Kind::Reservation => false,
         };

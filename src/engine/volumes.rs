@@ -8,6 +8,7 @@ use super::ids::{self, Kind};
 use super::paging::Page;
 use super::tags::{tag_sets, Tag};
 use super::{timestamp_now, Engine, EngineError};
+use crate::domain::VolumeState;
 use crate::filter::{any_match, Filter};
 use crate::store::instances::InstanceRow;
 use crate::store::volumes::{self as rows, VolumeQuery, VolumeRow};
@@ -34,7 +35,7 @@ pub fn root_volume(instance: &InstanceRow, device: &str) -> VolumeRow {
         account_id: instance.account_id.clone(),
         availability_zone: instance.availability_zone.clone(),
         size_gib: instance.root_size_gib,
-        state: "in-use".into(),
+        state: VolumeState::InUse,
         created_at: instance.launch_time.clone(),
         state_changed_at: instance.launch_time.clone(),
         instance_id: Some(instance.instance_id.clone()),
@@ -147,14 +148,20 @@ impl Engine {
                         ids: vec![id.clone()],
                     };
                     let volume = rows::find(conn, &id)?
-                        .filter(|v| v.account_id == account && v.state != "deleted")
+                        .filter(|v| v.account_id == account && v.state != VolumeState::Deleted)
                         .ok_or_else(not_found)?;
-                    match volume.state.as_str() {
-                        "available" => {
-                            rows::transition(conn, &id, "available", "deleting", &timestamp_now())?;
+                    match volume.state {
+                        VolumeState::Available => {
+                            rows::transition(
+                                conn,
+                                &id,
+                                VolumeState::Available,
+                                VolumeState::Deleting,
+                                &timestamp_now(),
+                            )?;
                             Ok(())
                         }
-                        "in-use" => Err(EngineError::VolumeInUse {
+                        VolumeState::InUse => Err(EngineError::VolumeInUse {
                             volume_id: id.clone(),
                             instance_id: volume.instance_id.unwrap_or_default(),
                         }),

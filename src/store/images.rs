@@ -4,6 +4,7 @@ use diesel::prelude::*;
 
 use super::schema::{image_launch_permissions as perms, images};
 use super::{DbConnection, MultiBackend, StoreError};
+use crate::domain::ImageState;
 use crate::filter::Filter;
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Insertable)]
@@ -13,7 +14,8 @@ pub struct ImageRow {
     pub owner_id: String,
     pub name: String,
     pub description: String,
-    pub state: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub state: ImageState,
     pub architecture: String,
     pub is_public: bool,
     pub root_device_name: String,
@@ -117,7 +119,7 @@ pub fn describe(conn: &mut DbConnection, q: &ImageQuery) -> Result<Vec<ImageRow>
         )
     };
     let mut query = images::table
-        .filter(images::state.ne("deregistered"))
+        .filter(images::state.ne(ImageState::Deregistered.as_str()))
         .filter(
             images::owner_id
                 .eq(q.viewer.clone())
@@ -216,9 +218,13 @@ pub fn describe(conn: &mut DbConnection, q: &ImageQuery) -> Result<Vec<ImageRow>
     Ok(query.load::<ImageRow>(conn)?)
 }
 
-pub fn set_state(conn: &mut DbConnection, image_id: &str, state: &str) -> Result<(), StoreError> {
+pub fn set_state(
+    conn: &mut DbConnection,
+    image_id: &str,
+    state: ImageState,
+) -> Result<(), StoreError> {
     diesel::update(images::table.find(image_id))
-        .set(images::state.eq(state))
+        .set(images::state.eq(state.as_str()))
         .execute(conn)?;
     Ok(())
 }

@@ -4,6 +4,7 @@ use diesel::prelude::*;
 
 use super::schema::{host_capacity, instance_options, instances, reservations};
 use super::{DbConnection, MultiBackend, StoreError};
+use crate::domain::{InstanceState, ShutdownBehavior, StopMode};
 use crate::filter::Filter;
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Insertable)]
@@ -29,7 +30,8 @@ pub struct InstanceRow {
     pub memory_mib: i64,
     pub key_name: Option<String>,
     pub availability_zone: String,
-    pub state: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub state: InstanceState,
     pub state_reason_code: Option<String>,
     pub state_reason_message: Option<String>,
     pub transition_reason: String,
@@ -38,7 +40,8 @@ pub struct InstanceRow {
     pub user_data: String,
     pub disable_api_termination: bool,
     pub disable_api_stop: bool,
-    pub shutdown_behavior: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub shutdown_behavior: ShutdownBehavior,
     pub security_groups: String,
     pub subnet_id: Option<String>,
     pub root_volume_id: String,
@@ -51,8 +54,9 @@ pub struct InstanceRow {
     /// When RebootInstances was asked and the guest has not yet rebooted.
     pub reboot_requested_at: Option<String>,
     pub hibernation_configured: bool,
-    /// How the stop under way (or the last one) ends: `shutdown`, `force` or `hibernate`.
-    pub stop_mode: String,
+    /// How the stop under way (or the last one) ends.
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub stop_mode: StopMode,
 }
 
 /// What an instance was launched with beyond its row: MetadataOptions as resolved, and
@@ -104,26 +108,12 @@ pub const FILTERS: &[&str] = &[
     "tag-value",
 ];
 
-/// Every state an instance can be in.
-pub const STATES: [&str; 6] = [
-    "pending",
-    "running",
-    "shutting-down",
-    "terminated",
-    "stopping",
-    "stopped",
-];
-
-fn state_name(code: &str) -> Option<&'static str> {
-    Some(match code {
-        "0" => "pending",
-        "16" => "running",
-        "32" => "shutting-down",
-        "48" => "terminated",
-        "64" => "stopping",
-        "80" => "stopped",
-        _ => return None,
-    })
+/// The spellings of the states the reconciler has something to do or watch in.
+fn in_motion() -> Vec<&'static str> {
+    InstanceState::IN_MOTION
+        .iter()
+        .map(|s| s.as_str())
+        .collect()
 }
 
 pub fn insert_reservation(
@@ -201,7 +191,7 @@ pub fn of_reservation(
 /// power itself off). Stopped ones need nothing, and there may be very many of them.
 pub fn live(conn: &mut DbConnection) -> Result<Vec<InstanceRow>, StoreError> {
     Ok(instances::table
-        .filter(instances::state.eq_any(["pending", "running", "stopping", "shutting-down"]))
+        .filter(instances::state.eq_any(in_motion()))
         .order(instances::instance_id)
         .load(conn)?)
 }
@@ -234,7 +224,7 @@ pub fn lock_capacity(conn: &mut DbConnection) -> Result<(), StoreError> {
 /// vCPUs and MiB held by instances that run or are about to.
 pub fn committed(conn: &mut DbConnection) -> Result<(i64, i64), StoreError> {
     let rows: Vec<(i32, i64)> = instances::table
-        .filter(instances::state.eq_any(["pending", "running", "stopping", "shutting-down"]))
+        .filter(instances::state.eq_any(in_motion()))
         .select((instances::vcpus, instances::memory_mib))
         .load(conn)?;
     Ok(rows.iter().fold((0, 0), |(v, m), (vcpus, mib)| {
@@ -248,8 +238,8 @@ pub fn committed(conn: &mut DbConnection) -> Result<(i64, i64), StoreError> {
 pub fn transition(
     conn: &mut DbConnection,
     instance_id: &str,
-    from: &[&str],
-    to: &str,
+    from: &[InstanceState],
+    to: InstanceState,
     reason_code: Option<&str>,
     reason_message: Option<&str>,
     transition_reason: &str,
@@ -258,12 +248,10 @@ pub fn transition(
     let n = diesel::update(
         instances::table
             .filter(instances::instance_id.eq(instance_id))
-            .filter(
-                instances::state.eq_any(from.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
-            ),
+            .filter(instances::state.eq_any(from.iter().map(|s| s.as_str()).collect::<Vec<_>>())),
     )
     .set((
-        instances::state.eq(to),
+        instances::state.eq(to.as_str()),
         instances::state_reason_code.eq(reason_code),
         instances::state_reason_message.eq(reason_message),
         instances::transition_reason.eq(transition_reason),
@@ -273,15 +261,14 @@ pub fn transition(
     Ok(n == 1)
 }
 
-/// How the stop under way ends: `shutdown` (ACPI), `force` (powered off at once) or
-/// `hibernate` (memory saved).
+/// How the stop under way ends.
 pub fn set_stop_mode(
     conn: &mut DbConnection,
     instance_id: &str,
-    mode: &str,
+    mode: StopMode,
 ) -> Result<(), StoreError> {
     diesel::update(instances::table.find(instance_id))
-        .set(instances::stop_mode.eq(mode))
+        .set(instances::stop_mode.eq(mode.as_str()))
         .execute(conn)?;
     Ok(())
 }
@@ -333,11 +320,11 @@ pub fn describe(
         .filter(instances::account_id.eq(q.account_id.clone()))
         .into_boxed::<MultiBackend>();
     if !q.include_terminated {
-        query = query.filter(instances::state.ne("terminated"));
+        query = query.filter(instances::state.ne(InstanceState::Terminated.as_str()));
     } else {
         query = query.filter(
             instances::state
-                .ne("terminated")
+                .ne(InstanceState::Terminated.as_str())
                 .or(instances::state_changed_at.ge(q.terminated_since.clone())),
         );
     }
@@ -356,10 +343,10 @@ pub fn describe(
                 query.filter(text_matches!(instances::table, instances::state, values))
             }
             "instance-state-code" => {
-                let names: Vec<String> = values
+                let names: Vec<&str> = values
                     .iter()
-                    .filter_map(|v| state_name(v))
-                    .map(str::to_owned)
+                    .filter_map(|v| v.parse().ok().and_then(InstanceState::from_code))
+                    .map(InstanceState::as_str)
                     .collect();
                 query.filter(instances::state.eq_any(names))
             }

@@ -4,6 +4,7 @@ use diesel::prelude::*;
 
 use super::schema::volumes;
 use super::{DbConnection, MultiBackend, StoreError};
+use crate::domain::VolumeState;
 use crate::filter::Filter;
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Insertable)]
@@ -13,8 +14,8 @@ pub struct VolumeRow {
     pub account_id: String,
     pub availability_zone: String,
     pub size_gib: i32,
-    /// `in-use`, `available`, `deleting` or `deleted`.
-    pub state: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub state: VolumeState,
     pub created_at: String,
     pub state_changed_at: String,
     /// The attachment: instance, device and time, all None when detached.
@@ -67,9 +68,9 @@ pub fn find(conn: &mut DbConnection, volume_id: &str) -> Result<Option<VolumeRow
 }
 
 /// Volumes in `state`, for the reconciler.
-pub fn in_state(conn: &mut DbConnection, state: &str) -> Result<Vec<VolumeRow>, StoreError> {
+pub fn in_state(conn: &mut DbConnection, state: VolumeState) -> Result<Vec<VolumeRow>, StoreError> {
     Ok(volumes::table
-        .filter(volumes::state.eq(state))
+        .filter(volumes::state.eq(state.as_str()))
         .order(volumes::volume_id)
         .load(conn)?)
 }
@@ -78,16 +79,19 @@ pub fn in_state(conn: &mut DbConnection, state: &str) -> Result<Vec<VolumeRow>, 
 pub fn transition(
     conn: &mut DbConnection,
     volume_id: &str,
-    from: &str,
-    to: &str,
+    from: VolumeState,
+    to: VolumeState,
     now: &str,
 ) -> Result<bool, StoreError> {
     let n = diesel::update(
         volumes::table
             .filter(volumes::volume_id.eq(volume_id))
-            .filter(volumes::state.eq(from)),
+            .filter(volumes::state.eq(from.as_str())),
     )
-    .set((volumes::state.eq(to), volumes::state_changed_at.eq(now)))
+    .set((
+        volumes::state.eq(to.as_str()),
+        volumes::state_changed_at.eq(now),
+    ))
     .execute(conn)?;
     Ok(n == 1)
 }
@@ -103,10 +107,15 @@ pub fn release(
     diesel::update(
         volumes::table
             .find(volume_id)
-            .filter(volumes::state.eq("in-use")),
+            .filter(volumes::state.eq(VolumeState::InUse.as_str())),
     )
     .set((
-        volumes::state.eq(if kept { "available" } else { "deleted" }),
+        volumes::state.eq(if kept {
+            VolumeState::Available
+        } else {
+            VolumeState::Deleted
+        }
+        .as_str()),
         volumes::state_changed_at.eq(now),
         volumes::instance_id.eq(None::<String>),
         volumes::device.eq(None::<String>),
@@ -120,7 +129,7 @@ pub fn release(
 pub fn describe(conn: &mut DbConnection, q: &VolumeQuery) -> Result<Vec<VolumeRow>, StoreError> {
     let mut query = volumes::table
         .filter(volumes::account_id.eq(q.account_id.clone()))
-        .filter(volumes::state.ne("deleted"))
+        .filter(volumes::state.ne(VolumeState::Deleted.as_str()))
         .into_boxed::<MultiBackend>();
     if !q.volume_ids.is_empty() {
         query = query.filter(volumes::volume_id.eq_any(q.volume_ids.clone()));
