@@ -737,13 +737,16 @@ mod tests {
         const BOOTED: &str = "EC2GW-TEST-GUEST-BOOTED";
         const READY: &str = "EC2GW-TEST-GUEST-READY";
         const POWEROFF: &str = "EC2GW-TEST-GUEST-POWEROFF";
-        let image = test_image();
         let tmp = tempfile::tempdir().unwrap();
         std::fs::set_permissions(
             tmp.path(),
             std::os::unix::fs::PermissionsExt::from_mode(0o711),
         )
         .unwrap();
+        // A copy beside the overlay: the built image is under the clone (target/), which QEMU
+        // cannot reach when the clone is under /root.
+        let image = tmp.path().join("base.qcow2");
+        std::fs::copy(test_image(), &image).unwrap();
         let name = format!("ec2gw-test-{:016x}", rand::random::<u64>());
         let overlay = tmp.path().join("disks").join(format!("{name}.qcow2"));
         let console = tmp.path().join(format!("{name}.log"));

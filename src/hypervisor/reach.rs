@@ -165,9 +165,15 @@ pub fn host_qemu_identity() -> Identity {
 
 /// Refuses a data directory QEMU cannot reach, with what to do about it.
 pub fn check_data_dir(data_dir: &Path, who: &Identity) -> Result<(), String> {
-    let dirs = dirs_on_the_way(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    let failed = |e: std::io::Error| format!("{}: {e}", data_dir.display());
+    let dirs = dirs_on_the_way(data_dir).map_err(failed)?;
     match first_closed(&dirs, who) {
-        Some(closed) => Err(refusal(data_dir, closed, who)),
+        // The real path: a relative one (./data) would not say which clone it is in.
+        Some(closed) => Err(refusal(
+            &data_dir.canonicalize().map_err(failed)?,
+            closed,
+            who,
+        )),
         None => Ok(()),
     }
 }
