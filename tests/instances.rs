@@ -489,3 +489,19 @@ async fn a_terminated_instance_is_gone_after_an_hour() {
     assert_eq!(recent_one.status, 200, "{}", recent_one.body);
     gw.stop().await;
 }
+
+/// An image must be readable by QEMU whatever the umask of the shell that imported it: a
+/// 0700 images directory (what `umask 077` makes) is opened up, and the file is 0644.
+#[tokio::test(flavor = "multi_thread")]
+async fn imported_images_are_readable_by_qemu_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let gw = start().await;
+    let images = gw.data_dir().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::set_permissions(&images, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let ami = import_image(&gw, "umask").await;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&images), 0o711);
+    assert_eq!(mode(&images.join(format!("{ami}.qcow2"))), 0o644);
+    gw.stop().await;
+}

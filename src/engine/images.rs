@@ -373,6 +373,17 @@ fn disk_info(file: &Path) -> Result<DiskInfo, EngineError> {
     parse_qemu_img_info(&String::from_utf8_lossy(&output.stdout))
 }
 
+/// The images directory: QEMU may enter it, and only the gateway list it.
+pub const IMAGES_DIR_MODE: u32 = 0o711;
+/// An image file: QEMU opens it read-only as a backing file.
+pub const IMAGE_FILE_MODE: u32 = 0o644;
+
+fn set_mode(path: &Path, mode: u32) -> Result<(), EngineError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| EngineError::Io(format!("chmod {}: {e}", path.display())))
+}
+
 /// Copies `from` to `to` through a temporary name, hashing as it goes; `progress` hears
 /// (bytes copied, total) now and then. Returns the SHA-256 in hex.
 fn copy_hashed(
@@ -470,12 +481,16 @@ impl Admin<'_> {
         let dir = request.data_dir.join("images");
         std::fs::create_dir_all(&dir)
             .map_err(|e| EngineError::Io(format!("cannot create {}: {e}", dir.display())))?;
+        // QEMU (libvirt's own user) reads images as every instance's backing file: their
+        // modes are set here, not left to the importing shell's umask.
+        set_mode(&dir, IMAGES_DIR_MODE)?;
         let dir = dir
             .canonicalize()
             .map_err(|e| EngineError::Io(format!("{}: {e}", dir.display())))?;
         let image_id = ids::new_id(Kind::Image);
         let path = dir.join(format!("{image_id}.{}", info.format));
         let sha256 = copy_hashed(&request.file, &path, progress)?;
+        set_mode(&path, IMAGE_FILE_MODE)?;
         let disk_bytes = std::fs::metadata(&path)
             .map_err(|e| EngineError::Io(format!("{}: {e}", path.display())))?
             .len();
