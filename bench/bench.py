@@ -233,12 +233,13 @@ INSTANCE_COLUMNS = ("instance_id", "account_id", "reservation_id", "launch_index
                     "instance_type", "vcpus", "memory_mib", "key_name", "availability_zone", "state",
                     "state_reason_code", "state_reason_message", "transition_reason", "launch_time",
                     "state_changed_at", "user_data", "disable_api_termination", "disable_api_stop",
-                    "shutdown_behavior", "security_groups", "subnet_id", "root_volume_id",
+                    "shutdown_behavior", "subnet_id", "root_volume_id",
                     "root_size_gib", "root_delete_on_termination", "ebs_optimized", "monitoring",
                     "cpu_credits", "client_token", "reboot_requested_at", "hibernation_configured",
                     "stop_mode")
 VOLUME_COLUMNS = ("volume_id", "account_id", "availability_zone", "size_gib", "state", "created_at",
                   "state_changed_at", "instance_id", "device", "attach_time", "delete_on_termination")
+GROUP_COLUMNS = ("instance_id", "position", "group_ref")
 TAG_COLUMNS = ("account_id", "resource_id", "tag_key", "tag_value", "resource_type")
 RESERVATION_COLUMNS = ("reservation_id", "account_id", "client_token", "request_hash", "created_at")
 
@@ -272,7 +273,7 @@ def fleet(owner, image_id):
     Stopped, because the libvirt test driver forgets its domains when the gateway restarts and
     the reconciler would relaunch every `running` row; a stopped row is left alone."""
     now = "2026-01-01T00:00:00.000Z"
-    reservations, instances, volumes, tags = [], [], [], []
+    reservations, instances, volumes, tags, groups = [], [], [], [], []
     reservation = None
     subnet = default_network_id("subnet", owner, "us-east-1a")
     group = default_network_id("sg", owner, "default group")
@@ -286,15 +287,16 @@ def fleet(owner, image_id):
                           "us-east-1a", "stopped", "Client.UserInitiatedShutdown",
                           "Client.UserInitiatedShutdown: User initiated shutdown",
                           "User initiated (2026-01-01 00:00:00 GMT)", now, now, "", False, False, "stop",
-                          group, subnet, volume_id, 8, True, False, False,
+                          subnet, volume_id, 8, True, False, False,
                           "unlimited", "", None, False, "shutdown"))
         volumes.append((volume_id, owner, "us-east-1a", 8, "in-use", now, now, instance_id, "/dev/xvda", now,
                         True))
+        groups.append((instance_id, 0, group))
         tags.append((owner, instance_id, "Name", "node-%06d" % i, "instance"))
         tags.append((owner, instance_id, "env", "env-%d" % (i % 10), "instance"))
     return {"reservations": (RESERVATION_COLUMNS, reservations),
             "instances": (INSTANCE_COLUMNS, instances), "volumes": (VOLUME_COLUMNS, volumes),
-            "tags": (TAG_COLUMNS, tags)}
+            "tags": (TAG_COLUMNS, tags), "instance_security_groups": (GROUP_COLUMNS, groups)}
 
 
 def fill(database, tables):

@@ -274,11 +274,11 @@ fn owned_instances(
     }
 }
 
-/// The groups an instance row records: ids of the account's network (older rows may hold
-/// names as they were sent).
-fn groups_of(row: &InstanceRow, network: &DefaultNetwork) -> Vec<GroupRef> {
-    row.security_groups
-        .split(',')
+/// The groups an instance is in: ids of the account's network (older rows may hold names as
+/// they were sent).
+fn group_refs(groups: &[String], network: &DefaultNetwork) -> Vec<GroupRef> {
+    groups
+        .iter()
         .filter(|g| !g.is_empty())
         .map(|g| match network.group_name(g) {
             Some(name) => GroupRef {
@@ -404,6 +404,7 @@ fn views(
 ) -> Result<Vec<Instance>, EngineError> {
     let ids: Vec<String> = rows.iter().map(|r| r.instance_id.clone()).collect();
     let mut sets = tag_sets(conn, account_id, &ids)?;
+    let mut groups = rows::groups_of(conn, &ids)?;
     let mut options: HashMap<String, InstanceOptionsRow> = rows::options_of(conn, &ids)?
         .into_iter()
         .map(|o| (o.instance_id.clone(), o))
@@ -423,7 +424,10 @@ fn views(
             tenancy,
             tags: sets.remove(&row.instance_id).unwrap_or_default(),
             vpc_id: row.subnet_id.as_ref().map(|_| network.vpc.vpc_id.clone()),
-            groups: groups_of(&row, network),
+            groups: group_refs(
+                &groups.remove(&row.instance_id).unwrap_or_default(),
+                network,
+            ),
             architecture: image.map_or_else(|| "x86_64".to_owned(), |i| i.architecture.clone()),
             root_device_name: image
                 .map_or_else(|| "/dev/xvda".to_owned(), |i| i.root_device_name.clone()),
@@ -674,7 +678,6 @@ impl Engine {
                     disable_api_termination: req.disable_api_termination,
                     disable_api_stop: req.disable_api_stop,
                     shutdown_behavior: launch.shutdown_behavior,
-                    security_groups: launch.placement.group_ids.join(","),
                     subnet_id: Some(launch.placement.subnet_id.clone()),
                     root_volume_id: ids::new_id(Kind::Volume),
                     root_size_gib: root.size_gib,
@@ -725,6 +728,9 @@ impl Engine {
                 instances.push(row);
             }
             rows::insert(conn, &instances)?;
+            for instance in &instances {
+                rows::insert_groups(conn, &instance.instance_id, &launch.placement.group_ids)?;
+            }
             rows::insert_options(conn, &launched_with)?;
             let volumes: Vec<_> = instances
                 .iter()

@@ -77,6 +77,37 @@ macro_rules! constant {
 /// `id_column` is the outer table's resource id column, qualified (`images.image_id`). Each
 /// value is a subquery on the tags index that does not depend on the outer row. Written in
 /// SQL because Diesel cannot box a subquery for a MultiConnection.
+/// `id_column IN (subquery op value) OR ...` for each of the filter's values, where `subquery`
+/// ends with the column compared (`SELECT x FROM t WHERE c`): a filter on rows of another table
+/// that belong to the resource.
+pub fn member_predicate<QS: 'static>(
+    id_column: &'static str,
+    subquery: &'static str,
+    values: &[String],
+) -> Box<dyn BoxableExpression<QS, MultiBackend, SqlType = Bool>> {
+    type Predicate<QS> = Box<dyn BoxableExpression<QS, MultiBackend, SqlType = Bool>>;
+    let mut predicate: Option<Predicate<QS>> = None;
+    for value in values {
+        let piece: Predicate<QS> = match like_pattern(value) {
+            Some(pattern) => Box::new(
+                sql::<Bool>(&format!("{id_column} IN ({subquery} LIKE "))
+                    .bind::<Text, _>(pattern)
+                    .sql(" ESCAPE '\\')"),
+            ),
+            None => Box::new(
+                sql::<Bool>(&format!("{id_column} IN ({subquery} = "))
+                    .bind::<Text, _>(unescape(value))
+                    .sql(")"),
+            ),
+        };
+        predicate = Some(match predicate {
+            Some(p) => Box::new(p.or(piece)),
+            None => piece,
+        });
+    }
+    predicate.unwrap_or_else(|| Box::new(sql::<Bool>("1 = 0")))
+}
+
 pub fn tag_predicate<QS: 'static>(
     id_column: &'static str,
     account: &str,

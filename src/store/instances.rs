@@ -2,7 +2,9 @@
 
 use diesel::prelude::*;
 
-use super::schema::{host_capacity, instance_options, instances, reservations};
+use super::schema::{
+    host_capacity, instance_options, instance_security_groups, instances, reservations,
+};
 use super::{DbConnection, MultiBackend, StoreError};
 use crate::domain::{InstanceState, ShutdownBehavior, StopMode};
 use crate::filter::Filter;
@@ -42,7 +44,6 @@ pub struct InstanceRow {
     pub disable_api_stop: bool,
     #[diesel(deserialize_as = String, serialize_as = String)]
     pub shutdown_behavior: ShutdownBehavior,
-    pub security_groups: String,
     pub subnet_id: Option<String>,
     pub root_volume_id: String,
     pub root_size_gib: i32,
@@ -146,6 +147,50 @@ pub fn insert(conn: &mut DbConnection, rows: &[InstanceRow]) -> Result<(), Store
             .execute(conn)?;
     }
     Ok(())
+}
+
+/// An instance's security groups (ids, or names as older rows sent them), in order.
+pub fn insert_groups(
+    conn: &mut DbConnection,
+    instance_id: &str,
+    groups: &[String],
+) -> Result<(), StoreError> {
+    for (position, group) in groups.iter().enumerate() {
+        diesel::insert_into(instance_security_groups::table)
+            .values((
+                instance_security_groups::instance_id.eq(instance_id),
+                instance_security_groups::position.eq(i32::try_from(position).unwrap_or(i32::MAX)),
+                instance_security_groups::group_ref.eq(group),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The security groups of each of the instances, by instance id, in their order.
+pub fn groups_of(
+    conn: &mut DbConnection,
+    instance_ids: &[String],
+) -> Result<std::collections::HashMap<String, Vec<String>>, StoreError> {
+    let mut out: std::collections::HashMap<String, Vec<String>> = Default::default();
+    // One query per thousand ids keeps under every backend's limit on bound parameters.
+    for chunk in instance_ids.chunks(1000) {
+        let rows: Vec<(String, String)> = instance_security_groups::table
+            .filter(instance_security_groups::instance_id.eq_any(chunk))
+            .order((
+                instance_security_groups::instance_id,
+                instance_security_groups::position,
+            ))
+            .select((
+                instance_security_groups::instance_id,
+                instance_security_groups::group_ref,
+            ))
+            .load(conn)?;
+        for (instance_id, group) in rows {
+            out.entry(instance_id).or_default().push(group);
+        }
+    }
+    Ok(out)
 }
 
 pub fn insert_options(
@@ -394,10 +439,10 @@ pub fn describe(
                 values
             )),
             // Instances are in one group (the engine turns names and VPCs into ids and subnets).
-            "instance.group-id" => query.filter(text_matches!(
-                instances::table,
-                instances::security_groups,
-                values
+            "instance.group-id" => query.filter(super::filters::member_predicate(
+                "instances.instance_id",
+                "SELECT instance_id FROM instance_security_groups WHERE group_ref",
+                values,
             )),
             _ => query.filter(super::filters::tag_predicate(
                 "instances.instance_id",

@@ -105,7 +105,6 @@ diesel::table! {
         disable_api_termination -> Bool,
         disable_api_stop -> Bool,
         shutdown_behavior -> Text,
-        security_groups -> Text,
         subnet_id -> Nullable<Text>,
         root_volume_id -> Text,
         root_size_gib -> Integer,
@@ -133,6 +132,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    instance_security_groups (instance_id, position) {
+        instance_id -> Text,
+        position -> Integer,
+        group_ref -> Text,
+    }
+}
+
+diesel::table! {
     host_capacity (host_id) {
         host_id -> Text,
     }
@@ -156,12 +163,14 @@ diesel::table! {
 
 diesel::joinable!(access_keys -> accounts (account_id));
 diesel::joinable!(instance_options -> instances (instance_id));
+diesel::joinable!(instance_security_groups -> instances (instance_id));
 diesel::joinable!(image_launch_permissions -> images (image_id));
 diesel::allow_tables_to_appear_in_same_query!(
     instances,
     volumes,
     reservations,
     instance_options,
+    instance_security_groups,
     host_capacity,
     accounts,
     access_keys,
