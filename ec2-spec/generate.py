@@ -103,18 +103,26 @@ class Model:
     def list_member(self, shape: str) -> dict:
         return self.shapes[shape]["member"]
 
-    @staticmethod
-    def query_name(member: str, ref: dict) -> str:
-        if "queryName" in ref:
-            return ref["queryName"]
-        if "locationName" in ref:
-            name = ref["locationName"]
+    def traits(self, ref: dict) -> dict:
+        """A member's serialization traits as botocore resolves them (ShapeResolver): the
+        target shape's own `queryName`/`locationName`, overridden by the member reference's.
+        (Two shapes of the model carry one; every reference to them has its own today.)"""
+        target = self.shapes[ref["shape"]]
+        merged = {k: target[k] for k in ("queryName", "locationName") if k in target}
+        merged.update({k: ref[k] for k in ("queryName", "locationName") if k in ref})
+        return merged
+
+    def query_name(self, member: str, ref: dict) -> str:
+        traits = self.traits(ref)
+        if "queryName" in traits:
+            return traits["queryName"]
+        if "locationName" in traits:
+            name = traits["locationName"]
             return name[0].upper() + name[1:]
         return member
 
-    @staticmethod
-    def xml_name(member: str, ref: dict) -> str:
-        return ref.get("locationName", member)
+    def xml_name(self, member: str, ref: dict) -> str:
+        return self.traits(ref).get("locationName", member)
 
 
 def load_model() -> Model:
