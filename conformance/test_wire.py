@@ -194,6 +194,33 @@ def test_the_generator_names_every_member_as_botocore_does():
     assert model.query_name("Ids", {"shape": "ProbeList", "locationName": "other"}) == "Other"
 
 
+def test_a_refusal_on_one_path_leaves_the_others_read():
+    """LaunchPermission is reached by ModifyImageAttribute's LaunchPermission.Add and .Remove.
+    Refusing OrganizationArn under Add alone used to drop it from the shared structure, so
+    Remove.N.OrganizationArn answered UnknownParameter though nothing refused it there."""
+    generate = load_generator()
+    model = generate.load_model()
+
+    def launch_permission(decl) -> tuple[str, str]:
+        source = generate.InputGen(model, decl).render()
+        struct = re.search(r"\nimpl LaunchPermission \{\n(.*?)\n\}\n", source, re.S).group(1)
+        table = re.search(r"MODIFY_IMAGE_ATTRIBUTE_REFUSALS[^=]*= &\[(.*?)\];", source, re.S).group(1)
+        return struct, table
+
+    decl = generate.load_declaration()
+    refuses = decl["ModifyImageAttribute"]["refuses"]
+    # As declared: refused on both paths, so the structure has no arm for them.
+    struct, table = launch_permission(decl)
+    assert '"OrganizationArn" =>' not in struct
+    assert '"Add", "*", "OrganizationArn"' in table and '"Remove", "*", "OrganizationArn"' in table
+    # Refused under Add only: still read under Remove, refused under Add by the table.
+    del refuses["LaunchPermission.Remove.OrganizationArn"]
+    struct, table = launch_permission(decl)
+    assert '"OrganizationArn" =>' in struct
+    assert '"Add", "*", "OrganizationArn"' in table and '"Remove", "*", "OrganizationArn"' not in table
+    assert '"OrganizationalUnitArn" =>' not in struct
+
+
 # --------------------------------------------------------------------------- no SDK sends these
 
 
