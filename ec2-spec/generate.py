@@ -103,18 +103,26 @@ class Model:
     def list_member(self, shape: str) -> dict:
         return self.shapes[shape]["member"]
 
-    @staticmethod
-    def query_name(member: str, ref: dict) -> str:
-        if "queryName" in ref:
-            return ref["queryName"]
-        if "locationName" in ref:
-            name = ref["locationName"]
+    def traits(self, ref: dict) -> dict:
+        """A member's serialization traits as botocore resolves them (ShapeResolver): the
+        target shape's own `queryName`/`locationName`, overridden by the member reference's.
+        (Two shapes of the model carry one; every reference to them has its own today.)"""
+        target = self.shapes[ref["shape"]]
+        merged = {k: target[k] for k in ("queryName", "locationName") if k in target}
+        merged.update({k: ref[k] for k in ("queryName", "locationName") if k in ref})
+        return merged
+
+    def query_name(self, member: str, ref: dict) -> str:
+        traits = self.traits(ref)
+        if "queryName" in traits:
+            return traits["queryName"]
+        if "locationName" in traits:
+            name = traits["locationName"]
             return name[0].upper() + name[1:]
         return member
 
-    @staticmethod
-    def xml_name(member: str, ref: dict) -> str:
-        return ref.get("locationName", member)
+    def xml_name(self, member: str, ref: dict) -> str:
+        return self.traits(ref).get("locationName", member)
 
 
 def load_model() -> Model:
@@ -140,60 +148,46 @@ def doc(text: str) -> str:
 
 class InputGen:
     """Request structs: the top-level one per action holds its honoured members only; nested
-    structures hold every model member not refused by every action that reaches them."""
+    structures hold every model member not refused on every path of every action that reaches
+    them."""
 
     def __init__(self, model: Model, decl: dict[str, dict]):
         self.model = model
         self.decl = decl
         self.structs: dict[str, set[str] | None] = {}  # nested shape -> members refused everywhere
         self.order: list[str] = []
-        self.refused_by: dict[str, list[set[str]]] = {}
-
-    def nested_refusals(self, action: str) -> dict[str, set[str]]:
-        """shape -> the members this action refuses inside it (paths resolved to shapes)."""
-        op = self.model.operations[action]
-        inp = op["input"]["shape"]
-        out: dict[str, set[str]] = {}
-        for path in self.decl[action].get("refuses", {}):
-            steps = path.split(".")
-            if len(steps) == 1:
-                continue
-            shape = inp
-            for step in steps[:-1]:
-                shape = self.model.members(shape)[step]["shape"]
-                while self.model.type_of(shape) == "list":
-                    shape = self.model.list_member(shape)["shape"]
-            out.setdefault(shape, set()).add(steps[-1])
-        return out
 
     def collect(self) -> None:
+        """Every structure the honoured members reach, and the members it keeps: a member is
+        left out only when every action refuses it on every path that reaches the structure
+        (a refusal on one path, `LaunchPermission.Add.X`, is the refusal table's to answer; the
+        other paths, `LaunchPermission.Remove.X`, still read it)."""
         reached: dict[str, list[set[str]]] = {}
         for action, spec in self.decl.items():
             op = self.model.operations[action]
             if "input" not in op:
                 continue
-            refusals = self.nested_refusals(action)
+            refuses = set(spec.get("refuses", {}))
             inp = op["input"]["shape"]
-            seen: set[str] = set()
 
-            def walk(shape: str) -> None:
+            def walk(shape: str, path: str, stack: tuple[str, ...]) -> None:
                 t = self.model.type_of(shape)
                 if t == "list":
-                    walk(self.model.list_member(shape)["shape"])
+                    walk(self.model.list_member(shape)["shape"], path, stack)
                 elif t == "map":
                     raise Problem(f"{action}: map shape {shape} on input is not supported")
                 elif t == "structure":
-                    if shape in seen:
+                    if shape in stack:
                         return
-                    seen.add(shape)
-                    refused = refusals.get(shape, set())
+                    members = self.model.members(shape)
+                    refused = {name for name in members if f"{path}.{name}" in refuses}
                     reached.setdefault(shape, []).append(refused)
-                    for name, ref in self.model.members(shape).items():
+                    for name, ref in members.items():
                         if name not in refused:
-                            walk(ref["shape"])
+                            walk(ref["shape"], f"{path}.{name}", stack + (shape,))
 
             for member in spec.get("honours", {}):
-                walk(self.model.members(inp)[member]["shape"])
+                walk(self.model.members(inp)[member]["shape"], member, (inp,))
         for shape in sorted(reached):
             refused_everywhere = set.intersection(*reached[shape]) if reached[shape] else set()
             self.structs[shape] = refused_everywhere

@@ -27,7 +27,7 @@ impl Action {
         let refusals =
             Action::refusals(name).ok_or_else(|| ApiError::InvalidAction(name.to_owned()))?;
         wire::refuse(&pairs, refusals)?;
-        Action::parse_named(name, &tree.without(&["Action", "Version"]))
+        Action::parse_named(name, &tree.without(&["Action", "Version"])?)
     }
 }
 
@@ -212,6 +212,53 @@ mod tests {
         assert_eq!(
             err.message(),
             "The parameter ImdsSupport.Value is not recognized"
+        );
+    }
+
+    #[test]
+    fn keys_below_action_and_version_are_unknown() {
+        let message = |pairs: &[(&str, &str)]| parse(pairs).unwrap_err().message();
+        assert_eq!(
+            message(&[
+                ("Action", "DescribeRegions"),
+                ("Action.1", "DescribeImages"),
+                ("Version", "2016-11-15"),
+            ]),
+            "The parameter Action.1 is not recognized"
+        );
+        assert_eq!(
+            message(&[
+                ("Action", "DescribeRegions"),
+                ("Version", "2016-11-15"),
+                ("Version.x", ""),
+            ]),
+            "The parameter Version.x is not recognized"
+        );
+    }
+
+    #[test]
+    fn a_key_deeper_than_any_member_is_unknown_not_a_crash() {
+        let deep = "Filter.1.Name.".repeat(200_000) + "x";
+        let err = parse(&[
+            ("Action", "DescribeRegions"),
+            ("Version", "2016-11-15"),
+            (&deep, "x"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.code(), "UnknownParameter");
+        assert_eq!(
+            err.message(),
+            format!("The parameter {deep} is not recognized")
+        );
+        // Indexes and names mixed in one list: an answer, not a panic of the sort.
+        let keys: Vec<String> = (0..100)
+            .flat_map(|i| [format!("RegionName.{i}"), format!("RegionName.{i}x")])
+            .collect();
+        let mut pairs = vec![("Action", "DescribeRegions"), ("Version", "2016-11-15")];
+        pairs.extend(keys.iter().map(|k| (k.as_str(), "r")));
+        assert_eq!(
+            parse(&pairs).unwrap_err().message(),
+            "The parameter RegionName.0x is not recognized"
         );
     }
 
