@@ -363,7 +363,7 @@ fn step(
 fn delete_volumes(engine: &Engine) -> Result<(), EngineError> {
     let deleting = engine
         .store()
-        .run_now::<_, EngineError>(|conn| Ok(volume_rows::in_state(conn, "deleting")?))?;
+        .run_now::<_, EngineError>(|conn| Ok(volume_rows::deleting(conn)?))?;
     for volume in deleting {
         let path = volume_path(&engine.settings().data_dir, &volume.volume_id);
         match std::fs::remove_file(&path) {
