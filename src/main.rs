@@ -250,10 +250,7 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), String> {
             })?;
         println!("libvirt {} (domain type {})", config.libvirt_uri, config.domain_type);
         let engine = Engine::open(store, settings, Arc::new(hypervisor)).map_err(|e| e.to_string())?;
-        let gateway = Arc::new(Gateway {
-            engine: engine.clone(),
-            max_body_bytes: config.max_body_bytes,
-        });
+        let gateway = Arc::new(Gateway::new(engine.clone(), config.max_body_bytes));
         // One stop signal for the server and the reconciler.
         let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {

@@ -18,8 +18,9 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::api::{self, Action, ApiError, Principal};
+use crate::auth::cache::{AsStoredKey, KeyCache, StoredKey};
 use crate::auth::sigv4::{self, AuthError, Expected, SignedRequest};
-use crate::engine::accounts::KeyStatus;
+use crate::engine::accounts::{AccessKey, KeyStatus};
 use crate::engine::Engine;
 use crate::protocol::query::{self, Plus};
 use crate::protocol::xml;
@@ -31,6 +32,18 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Gateway {
     pub engine: Engine,
     pub max_body_bytes: usize,
+    /// Signing keys read lately, so that a request needs no database read (see auth::cache).
+    keys: KeyCache,
+}
+
+impl Gateway {
+    pub fn new(engine: Engine, max_body_bytes: usize) -> Gateway {
+        Gateway {
+            engine,
+            max_body_bytes,
+            keys: KeyCache::default(),
+        }
+    }
 }
 
 /// What a request was, for the log line, as far as it got.
@@ -190,27 +203,43 @@ async fn process(
         headers: &parts.headers,
         body: &body,
     };
-    let principal = authenticate(&gateway.engine, &signed).await?;
+    let principal = authenticate(gateway, &signed).await?;
     trace.account = Some(principal.account_id.clone());
 
     let action = Action::parse(pairs)?;
     api::handle(&gateway.engine, &principal, action, request_id).await
 }
 
-async fn authenticate(engine: &Engine, signed: &SignedRequest<'_>) -> Result<Principal, ApiError> {
+impl AsStoredKey for AccessKey {
+    fn as_stored_key(&self) -> StoredKey<'_> {
+        StoredKey {
+            secret: self.secret.expose(),
+            account_id: &self.account_id,
+        }
+    }
+}
+
+async fn authenticate(
+    gateway: &Gateway,
+    signed: &SignedRequest<'_>,
+) -> Result<Principal, ApiError> {
+    let engine = &gateway.engine;
     let expected = Expected {
         region: &engine.settings().region,
         service: "ec2",
     };
     let claim = sigv4::parse(signed, expected, chrono::Utc::now())?;
-    let key = engine
-        .find_access_key(&claim.access_key_id)
+    let signing = gateway
+        .keys
+        .signing_key(&claim, || async {
+            let key = engine.find_access_key(claim.access_key_id()).await?;
+            Ok::<_, ApiError>(key.filter(|k| k.status == KeyStatus::Active))
+        })
         .await?
-        .filter(|k| k.status == KeyStatus::Active)
         .ok_or(AuthError::UnknownAccessKey)?;
-    sigv4::verify(signed, &claim, key.secret.expose())?;
+    sigv4::verify_with_key(signed, &claim, &signing.key)?;
     Ok(Principal {
-        account_id: key.account_id,
-        access_key_id: key.access_key_id,
+        account_id: signing.account_id,
+        access_key_id: claim.access_key_id().to_owned(),
     })
 }

@@ -220,8 +220,18 @@ async fn authentication_failures_get_ec2s_codes() {
     })
     .await
     .unwrap();
-    let a = gw.post(DESCRIBE_REGIONS).await;
+    // Signing keys are cached for up to 5 s (auth::cache::TTL): a disabled key is refused
+    // within that, as IAM's changes reach AWS's endpoints within seconds.
+    let disabled = std::time::Instant::now();
+    let a = loop {
+        let a = gw.post(DESCRIBE_REGIONS).await;
+        if a.status != 200 || disabled.elapsed() > Duration::from_secs(7) {
+            break a;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!((a.status, a.code()), (401, "AuthFailure"));
+    assert!(disabled.elapsed() <= ec2gw::auth::cache::TTL + Duration::from_millis(500));
     gw.stop().await;
 }
 

@@ -402,9 +402,9 @@ fn step(
 
 /// Removes the disks of the volumes DeleteVolume marked `deleting`, then marks them deleted.
 fn delete_volumes(engine: &Engine) -> Result<(), EngineError> {
-    let deleting = engine.store().run_now::<_, EngineError>(|conn| {
-        Ok(volume_rows::in_state(conn, VolumeState::Deleting)?)
-    })?;
+    let deleting = engine
+        .store()
+        .run_now::<_, EngineError>(|conn| Ok(volume_rows::deleting(conn)?))?;
     for volume in deleting {
         let path = volume_path(&engine.settings().data_dir, &volume.volume_id);
         match std::fs::remove_file(&path) {

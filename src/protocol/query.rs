@@ -84,16 +84,34 @@ fn hex_value(b: u8) -> Option<u8> {
 /// Percent-encodes everything but RFC 3986's unreserved characters, as SigV4 canonical forms
 /// require; with `keep_slash`, `/` stays as it is (for paths).
 pub fn encode_into(out: &mut String, input: &str, keep_slash: bool) {
+    encode_with(input, keep_slash, |part| out.push_str(part));
+}
+
+/// [`encode_into`], handing each run of kept characters and each escape to `put`, for a
+/// caller that hashes what it writes rather than keeping it.
+pub fn encode_with(input: &str, keep_slash: bool, mut put: impl FnMut(&str)) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in input.as_bytes() {
-        let unreserved = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~');
-        if unreserved || (keep_slash && b == b'/') {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
+    let kept = |b: u8| {
+        b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'~')
+            || (keep_slash && b == b'/')
+    };
+    // Kept characters are ASCII: a run of them is always valid UTF-8.
+    let bytes = input.as_bytes();
+    let mut run_start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if kept(b) {
+            continue;
         }
+        if run_start < i {
+            put(std::str::from_utf8(&bytes[run_start..i]).unwrap_or_default());
+        }
+        let escape = [b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]];
+        put(std::str::from_utf8(&escape).unwrap_or_default());
+        run_start = i + 1;
+    }
+    if run_start < bytes.len() {
+        put(std::str::from_utf8(&bytes[run_start..]).unwrap_or_default());
     }
 }
 

@@ -219,10 +219,7 @@ pub async fn start_on(db: TestDatabase, options: Options) -> TestGateway {
         engine.clone(),
         std::future::pending(),
     ));
-    let gateway = Arc::new(Gateway {
-        engine: engine.clone(),
-        max_body_bytes: 64 * 1024,
-    });
+    let gateway = Arc::new(Gateway::new(engine.clone(), 64 * 1024));
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(serve(listener, gateway, async {
         let _ = rx.await;

@@ -63,14 +63,14 @@ fn get_vanilla() {
     assert_eq!(
         string_to_sign(
             &claim.amz_date,
-            &claim.scope,
+            claim.scope(),
             &canonical_request(&req, &claim)
         ),
         "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\n\
          bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63"
     );
     assert_eq!(verify(&req, &claim, SECRET), Ok(()));
-    assert_eq!(claim.access_key_id, "AKIDEXAMPLE");
+    assert_eq!(claim.access_key_id(), "AKIDEXAMPLE");
 }
 
 #[test]

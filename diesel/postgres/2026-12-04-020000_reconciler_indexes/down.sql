@@ -1,0 +1,2 @@
+DROP INDEX volumes_deleting;
+DROP INDEX instances_live;
