@@ -5,6 +5,7 @@ pub mod auth;
 pub mod config;
 pub mod engine;
 pub mod hypervisor;
+pub mod metrics;
 pub mod protocol;
 pub mod server;
 pub mod store;

@@ -174,6 +174,8 @@ pub struct Engine {
     wake: std::sync::Arc<tokio::sync::Notify>,
     /// Marks this database's domains, so gateways on other databases leave them alone.
     domain_owner: std::sync::Arc<str>,
+    /// What the server and the reconciler count, for the metrics listener.
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl Engine {
@@ -211,6 +213,7 @@ impl Engine {
             launch_lock: std::sync::Arc::new(tokio::sync::Mutex::new(())),
             wake: std::sync::Arc::new(tokio::sync::Notify::new()),
             domain_owner: domain_owner.into(),
+            metrics: std::sync::Arc::default(),
         })
     }
 
@@ -247,6 +250,33 @@ impl Engine {
     pub fn store(&self) -> &Store {
         &self.store
     }
+
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
+    /// How many instances are in each state (all six, zero or not), for the metrics.
+    pub async fn instance_counts(&self) -> Result<Vec<(&'static str, i64)>, EngineError> {
+        self.store
+            .run::<_, EngineError, _>(|conn| Ok(crate::store::instances::count_by_state(conn)?))
+            .await
+    }
+}
+
+/// An error and every cause under it, `outer: inner: innermost`, for the log. A cause whose
+/// text its parent already shows (thiserror's `"...: {0}"` with `#[source]`) is not repeated.
+pub fn cause_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let inner = e.to_string();
+        if !text.contains(&inner) {
+            text.push_str(": ");
+            text.push_str(&inner);
+        }
+        cause = e.source();
+    }
+    text
 }
 
 /// Now, as EC2 writes times: RFC 3339, UTC, milliseconds.
@@ -262,5 +292,33 @@ pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
 impl From<diesel::result::Error> for EngineError {
     fn from(e: diesel::result::Error) -> Self {
         EngineError::Store(StoreError::Query(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Outer {
+        #[error("reading the disk")]
+        Quiet(#[source] std::io::Error),
+        #[error("reading the disk: {0}")]
+        Telling(#[source] std::io::Error),
+    }
+
+    #[test]
+    fn the_cause_chain_names_each_cause_once() {
+        let io = || std::io::Error::other("no space left on device");
+        assert_eq!(
+            cause_chain(&Outer::Quiet(io())),
+            "reading the disk: no space left on device"
+        );
+        assert_eq!(
+            cause_chain(&Outer::Telling(io())),
+            "reading the disk: no space left on device"
+        );
+        let store = EngineError::Store(StoreError::Query(diesel::result::Error::NotFound));
+        assert_eq!(cause_chain(&store), "database query: Record not found");
     }
 }
