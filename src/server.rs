@@ -61,7 +61,7 @@ pub async fn serve(
     gateway: Arc<Gateway>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    accept_until(listener, shutdown, move |peer| {
+    accept_until(listener, "API", shutdown, move |peer| {
         let gateway = gateway.clone();
         service_fn(move |req| handle(gateway.clone(), peer, req))
     })
@@ -75,7 +75,7 @@ pub async fn serve_metrics(
     engine: Engine,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    accept_until(listener, shutdown, move |_| {
+    accept_until(listener, "metrics", shutdown, move |_| {
         let engine = engine.clone();
         service_fn(move |req| scrape(engine.clone(), req))
     })
@@ -86,6 +86,7 @@ pub async fn serve_metrics(
 /// lets in-flight requests finish.
 async fn accept_until<S>(
     listener: TcpListener,
+    what: &str,
     shutdown: impl Future<Output = ()>,
     service: impl Fn(SocketAddr) -> S,
 ) -> std::io::Result<()>
@@ -106,7 +107,7 @@ where
                 Ok(pair) => pair,
                 Err(e) => {
                     // Out of file descriptors and the like: wait, do not spin or die.
-                    tracing::warn!(error = %e, "accept failed");
+                    tracing::warn!(listener = what, error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -126,12 +127,18 @@ where
         });
     }
     drop(listener);
-    tracing::info!("shutting down: waiting for in-flight requests");
+    tracing::info!(
+        listener = what,
+        "shutting down: waiting for in-flight requests"
+    );
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await
         .is_err()
     {
-        tracing::warn!("in-flight requests did not finish in {DRAIN_TIMEOUT:?}");
+        tracing::warn!(
+            listener = what,
+            "in-flight requests did not finish in {DRAIN_TIMEOUT:?}"
+        );
     }
     Ok(())
 }
@@ -175,8 +182,8 @@ async fn answer(
             );
             let status =
                 StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            // The client is told only "internal error"; what really failed (the database,
-            // libvirt, a file) is for the operator, with every cause.
+            // A 5xx is the gateway's fault: what really failed (the database, libvirt, a
+            // file) goes to the operator with every cause, which the client's message lacks.
             if status.is_server_error() {
                 tracing::error!(code = e.code(), error = %cause_chain(&e), "request failed");
             }
