@@ -8,7 +8,10 @@ sent) and prints the share of a core it used. The gateway's CPU only: PostgreSQL
 shown beside it.
 
     python3 bench/idle.py [--backend sqlite,postgres] [--seconds 30] [--instances 100000]
-                          [--binary target/release/ec2gw]
+                          [--binary target/release/ec2gw] [--scrapes 20]
+
+With --scrapes N (a gateway that has `metrics_listen`), it then times N scrapes of /metrics,
+each of which counts the instances by state, and prints their median.
 
 Needs the release binary (`cargo build --release --bin ec2gw`), `qemu-img`, and for PostgreSQL
 `psql` and scripts/postgres. Exits non-zero only if something breaks, never on a figure.
@@ -16,10 +19,12 @@ Needs the release binary (`cargo build --release --bin ec2gw`), `qemu-img`, and 
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402  (bench.py's seeding, servers and /proc readers, unchanged)
@@ -48,6 +53,11 @@ def measure(backend, args, work, pg_admin_url):
         started = time.time()
         bench.fill(gw.database, bench.fleet(gw.account, gw.image))
         bench.log("%s: %d instances filled by SQL in %.1f s" % (backend, bench.BIG, time.time() - started))
+        metrics_port = None
+        if args.scrapes:
+            metrics_port = bench.free_port()
+            with open(gw.config, "a") as f:
+                f.write('metrics_listen = "127.0.0.1:%d"\n' % metrics_port)
         server = gw.start()
         bench.settle_cpu(server.pid)
         cpu0, db0, t0 = bench.cpu_seconds(server.pid), postgres_backends_cpu(gw.dbname or "-"), time.time()
@@ -59,6 +69,15 @@ def measure(backend, args, work, pg_admin_url):
             backend, bench.BIG, elapsed, cpu * 100,
             "" if db is None else ", PostgreSQL backends %.2f%%" % (db * 100),
             bench.rss_kib(server.pid)))
+        if metrics_port:
+            took = []
+            for _ in range(args.scrapes):
+                t = time.perf_counter()
+                with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % metrics_port, timeout=30) as r:
+                    r.read()
+                took.append((time.perf_counter() - t) * 1000)
+            bench.log("%s: /metrics over %d instances: median %.1f ms, max %.1f ms (%d scrapes)" % (
+                backend, bench.BIG, statistics.median(took), max(took), len(took)))
         return cpu
     finally:
         gw.stop()
@@ -71,6 +90,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--instances", type=int, default=bench.BIG)
     parser.add_argument("--binary", default=bench.GATEWAY, help="the ec2gw binary to measure")
+    parser.add_argument("--scrapes", type=int, default=0, help="then time this many scrapes of /metrics")
     args = parser.parse_args()
     bench.BIG = args.instances
     bench.GATEWAY = os.path.abspath(args.binary)

@@ -21,8 +21,9 @@ What comes out (plain Rust, no macros; the runtime it calls is src/api/wire.rs):
   model calls timestamps are pre-formatted strings; enums are strings.
 - actions.rs: the closed `Action` enum, its names, its parser, and `dispatch`, which calls the
   handler `api::<handler>::<snake_case action>(engine, who, request)` named by actions.toml and
-  writes the answer into one buffer. For reads (Describe*, Get*), DryRun is answered here: the
-  read runs whole, and DryRunOperation replaces its answer; writers check DryRun themselves.
+  writes the answer into one buffer. DryRun is the engine's mode, set here for the request: the
+  handler runs whole on an engine in DryRun mode (its write transactions roll back), and a
+  call that succeeds anyway (a read) is answered DryRunOperation.
 """
 
 from __future__ import annotations
@@ -422,10 +423,6 @@ class OutputGen:
 # --------------------------------------------------------------------------- actions
 
 
-# Actions that only read: dispatch answers their DryRun itself, after the read succeeded.
-READ_ONLY = ("Describe", "Get")
-
-
 def render_actions(model: Model, decl: dict[str, dict]) -> str:
     variants = []
     names = []
@@ -443,13 +440,32 @@ def render_actions(model: Model, decl: dict[str, dict]) -> str:
         refusals.append(f'            "{action}" => input::{snake(action).upper()}_REFUSALS,\n')
         call = f"crate::api::{handler}::{snake(action)}(engine, who, *req).await?"
         has_dry_run = "DryRun" in spec.get("honours", {})
-        if has_dry_run and action.startswith(READ_ONLY):
-            # A read changes nothing: it runs whole, and DryRun only withholds the answer.
-            call = f"{{\n                let dry_run = req.dry_run == Some(true);\n                let answer = {call};\n                if dry_run {{\n                    return Err(ApiError::DryRunOperation);\n                }}\n                answer\n            }}"
+        if has_dry_run:
+            # DryRun is the engine's mode: the handler runs whole on an engine in DryRun mode,
+            # whose write transactions roll back (EngineError::DryRun); what succeeds without
+            # writing (a read, a call with nothing to change) is answered DryRunOperation here.
+            unit = "output" not in op
+            call = (
+                "{\n"
+                "                let dry_run = req.dry_run == Some(true);\n"
+                "                let dry;\n"
+                "                let engine = if dry_run {\n"
+                "                    dry = engine.in_mode(Mode::DryRun);\n"
+                "                    &dry\n"
+                "                } else {\n"
+                "                    engine\n"
+                "                };\n"
+                + (f"                {call};\n" if unit else f"                let answer = {call};\n")
+                + "                if dry_run {\n"
+                "                    return Err(ApiError::DryRunOperation);\n"
+                "                }\n"
+                + ("" if unit else "                answer\n")
+                + "            }"
+            )
         if "output" in op:
             arms.append(f'        Action::{action}(req) => {{\n            let answer: output::{op["output"]["shape"]} = {call};\n            wire::write_response(out, "{action}", request_id, &answer);\n        }}\n')
         else:
-            arms.append(f'        Action::{action}(req) => {{\n            let (): () = {call};\n            wire::write_response(out, "{action}", request_id, &wire::Return(true));\n        }}\n')
+            arms.append(f'        Action::{action}(req) => {{\n            {call};\n            wire::write_response(out, "{action}", request_id, &wire::Return(true));\n        }}\n')
     return (
         HEADER
         + "//! The closed set of served actions: names, parsing and dispatch to their handlers.\n\n"
@@ -457,10 +473,12 @@ def render_actions(model: Model, decl: dict[str, dict]) -> str:
         + "use crate::api::error::{ApiError, Refusal};\n"
         + "use crate::api::wire::{self, Node};\n"
         + "use crate::api::Principal;\n"
-        + "use crate::engine::Engine;\n\n"
+        + "use crate::engine::{Engine, Mode};\n\n"
         + "/// Every action the gateway serves, with its parsed request.\n"
         + "#[derive(Debug, Clone, PartialEq)]\n"
         + f"pub enum Action {{\n{''.join(variants)}}}\n\n"
+        + "/// The names of every served action (fixed labels, e.g. for metrics).\n"
+        + f"pub const ACTION_NAMES: &[&str] = &[{', '.join(repr(a).replace(chr(39), chr(34)) for a in decl)}];\n\n"
         + "impl Action {\n"
         + "    pub fn name(&self) -> &'static str {\n        match self {\n" + "".join(names) + "        }\n    }\n\n"
         + "    /// The keys `name` refuses, by wire pattern; None for an action not served.\n"

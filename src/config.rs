@@ -42,6 +42,7 @@ pub struct FileConfig {
     pub reboot_timeout_seconds: Option<u64>,
     pub launch_timeout_seconds: Option<u64>,
     pub reconcile_interval_ms: Option<u64>,
+    pub metrics_listen: Option<String>,
 }
 
 /// An `[[instance_types]]` table.
@@ -102,6 +103,7 @@ pub struct Overrides {
     pub endpoint_host: Option<String>,
     pub libvirt_uri: Option<String>,
     pub domain_type: Option<String>,
+    pub metrics_listen: Option<String>,
 }
 
 /// Everything resolved.
@@ -128,6 +130,8 @@ pub struct Config {
     pub reboot_timeout: std::time::Duration,
     pub launch_timeout: std::time::Duration,
     pub reconcile_interval: std::time::Duration,
+    /// Where Prometheus scrapes `/metrics`; none (the default) serves no metrics.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 pub const DEFAULT_LIBVIRT_URI: &str = "qemu:///system";
@@ -222,6 +226,15 @@ impl Config {
                 None => instance_types.push(spec),
             }
         }
+        let metrics_listen = match flags.metrics_listen.or(file.metrics_listen) {
+            // Empty turns off what the file or the environment turned on.
+            Some(text) if text.is_empty() => None,
+            Some(text) => Some(
+                text.parse()
+                    .map_err(|_| ConfigError::Listen(text.clone()))?,
+            ),
+            None => None,
+        };
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as i64);
         Ok(Config {
             libvirt_uri: flags
@@ -256,6 +269,7 @@ impl Config {
             max_body_bytes: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
             max_instances: file.max_instances.unwrap_or(DEFAULT_MAX_INSTANCES),
             region,
+            metrics_listen,
         })
     }
 
@@ -403,6 +417,29 @@ mod tests {
         let who = crate::hypervisor::reach::host_qemu_identity();
         let parent = Path::new(DEFAULT_ROOT_DATA_DIR).parent().unwrap();
         crate::hypervisor::reach::check_data_dir(parent, &who).unwrap();
+    }
+
+    #[test]
+    fn metrics_are_off_unless_asked_for() {
+        let config = Config::resolve(FileConfig::default(), Overrides::default()).unwrap();
+        assert_eq!(config.metrics_listen, None);
+        let file: FileConfig = toml::from_str(r#"metrics_listen = "127.0.0.1:9773""#).unwrap();
+        let config = Config::resolve(file, Overrides::default()).unwrap();
+        assert_eq!(
+            config.metrics_listen,
+            Some("127.0.0.1:9773".parse().unwrap())
+        );
+        let file: FileConfig = toml::from_str(r#"metrics_listen = "127.0.0.1:9773""#).unwrap();
+        let flags = Overrides {
+            metrics_listen: Some(String::new()),
+            ..Overrides::default()
+        };
+        assert_eq!(Config::resolve(file, flags).unwrap().metrics_listen, None);
+        let flags = Overrides {
+            metrics_listen: Some("nowhere".into()),
+            ..Overrides::default()
+        };
+        assert!(Config::resolve(FileConfig::default(), flags).is_err());
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod domain;
 pub mod engine;
 pub mod filter;
 pub mod hypervisor;
+pub mod metrics;
 pub mod protocol;
 pub mod server;
 pub mod store;

@@ -70,6 +70,9 @@ struct ServeArgs {
     /// The domain type: kvm, qemu (software emulation; the default) or test.
     #[arg(long, env = "EC2GW_DOMAIN_TYPE")]
     domain_type: Option<String>,
+    /// HOST:PORT to serve Prometheus metrics on, at /metrics (default: none, no metrics).
+    #[arg(long, env = "EC2GW_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -179,6 +182,7 @@ fn resolve(cli: &Cli, serve: Option<&ServeArgs>) -> Result<Config, String> {
         endpoint_host: serve.and_then(|s| s.endpoint_host.clone()),
         libvirt_uri: serve.and_then(|s| s.libvirt_uri.clone()),
         domain_type: serve.and_then(|s| s.domain_type.clone()),
+        metrics_listen: serve.and_then(|s| s.metrics_listen.clone()),
     };
     Config::resolve(file, overrides).map_err(|e| e.to_string())
 }
@@ -260,11 +264,27 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), String> {
         let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stopped| *stopped).await;
         };
+        let metrics = match config.metrics_listen {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| format!("cannot listen on {addr} for metrics: {e}"))?;
+                if let Ok(bound) = listener.local_addr() {
+                    println!("Metrics: http://{}/metrics", config::reachable(bound));
+                }
+                let serving = server::serve_metrics(listener, engine.clone(), until_stopped(stopped.clone()));
+                Some(tokio::spawn(serving))
+            }
+            None => None,
+        };
         let reconciler = tokio::spawn(reconciler::run(engine, until_stopped(stopped.clone())));
         let served = server::serve(listener, gateway, until_stopped(stopped))
             .await
             .map_err(|e| format!("server: {e}"));
         let _ = reconciler.await;
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
         served
     })
 }

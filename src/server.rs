@@ -16,12 +16,14 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tracing::Instrument;
 
 use crate::api::{self, Action, ApiError, Principal};
 use crate::auth::cache::{AsStoredKey, KeyCache, StoredKey};
 use crate::auth::sigv4::{self, AuthError, Expected, SignedRequest};
 use crate::engine::accounts::{AccessKey, KeyStatus};
-use crate::engine::Engine;
+use crate::engine::{cause_chain, Engine};
+use crate::metrics::{Format, OK_CODE, UNKNOWN_ACTION};
 use crate::protocol::query::{self, Plus};
 use crate::protocol::xml;
 
@@ -46,10 +48,10 @@ impl Gateway {
     }
 }
 
-/// What a request was, for the log line, as far as it got.
-#[derive(Default)]
+/// What a request was, for the log line and the metrics, as far as it got.
 struct Trace {
-    action: Option<String>,
+    /// The served action it names, or UNKNOWN_ACTION: a label from a closed set.
+    action: &'static str,
     account: Option<String>,
 }
 
@@ -59,6 +61,44 @@ pub async fn serve(
     gateway: Arc<Gateway>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    accept_until(listener, "API", shutdown, move |peer| {
+        let gateway = gateway.clone();
+        service_fn(move |req| handle(gateway.clone(), peer, req))
+    })
+    .await
+}
+
+/// Serves Prometheus' scrapes of `GET /metrics` until `shutdown` completes: on its own
+/// listener, so that the metrics can be kept off the network the API is served on.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    engine: Engine,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    accept_until(listener, "metrics", shutdown, move |_| {
+        let engine = engine.clone();
+        service_fn(move |req| scrape(engine.clone(), req))
+    })
+    .await
+}
+
+/// Accepts connections, each served by `service(peer)`, until `shutdown` completes; then
+/// lets in-flight requests finish.
+async fn accept_until<S>(
+    listener: TcpListener,
+    what: &str,
+    shutdown: impl Future<Output = ()>,
+    service: impl Fn(SocketAddr) -> S,
+) -> std::io::Result<()>
+where
+    S: hyper::service::Service<
+            Request<Incoming>,
+            Response = Response<Full<Bytes>>,
+            Error = Infallible,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -67,7 +107,7 @@ pub async fn serve(
                 Ok(pair) => pair,
                 Err(e) => {
                     // Out of file descriptors and the like: wait, do not spin or die.
-                    tracing::warn!(error = %e, "accept failed");
+                    tracing::warn!(listener = what, error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -75,8 +115,7 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let gateway = gateway.clone();
-        let service = service_fn(move |req| handle(gateway.clone(), peer, req));
+        let service = service(peer);
         let connection = http1::Builder::new()
             .keep_alive(true)
             .serve_connection(TokioIo::new(stream), service);
@@ -88,12 +127,18 @@ pub async fn serve(
         });
     }
     drop(listener);
-    tracing::info!("shutting down: waiting for in-flight requests");
+    tracing::info!(
+        listener = what,
+        "shutting down: waiting for in-flight requests"
+    );
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await
         .is_err()
     {
-        tracing::warn!("in-flight requests did not finish in {DRAIN_TIMEOUT:?}");
+        tracing::warn!(
+            listener = what,
+            "in-flight requests did not finish in {DRAIN_TIMEOUT:?}"
+        );
     }
     Ok(())
 }
@@ -103,24 +148,45 @@ async fn handle(
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
-    let mut trace = Trace::default();
+    // Everything logged while the request is served (engine, store, hypervisor) carries its id
+    // and, once read, its action.
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        action = tracing::field::Empty
+    );
+    Ok(answer(&gateway, peer, req, request_id)
+        .instrument(span)
+        .await)
+}
+
+async fn answer(
+    gateway: &Gateway,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+    request_id: String,
+) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let mut trace = Trace {
+        action: UNKNOWN_ACTION,
+        account: None,
+    };
     let mut body_left_unread = false;
-    let (status, body, code) = match process(&gateway, req, &request_id, &mut trace).await {
+    let (status, body, code) = match process(gateway, req, &request_id, &mut trace).await {
         Ok(xml) => (StatusCode::OK, xml, None),
         Err(e) => {
             body_left_unread = matches!(
                 e,
                 ApiError::RequestTooLarge(_) | ApiError::MethodNotAllowed(_)
             );
-            if let ApiError::Internal(_) | ApiError::Engine(crate::engine::EngineError::Store(_)) =
-                e
-            {
-                tracing::error!(request_id, error = %e, "request failed");
-            }
             let status =
                 StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            // A 5xx is the gateway's fault: what really failed (the database, libvirt, a
+            // file) goes to the operator with every cause, which the client's message lacks.
+            if status.is_server_error() {
+                tracing::error!(code = e.code(), error = %cause_chain(&e), "request failed");
+            }
             (
                 status,
                 xml::render_error(e.code(), &e.message(), &request_id),
@@ -128,14 +194,17 @@ async fn handle(
             )
         }
     };
+    let took = started.elapsed();
+    gateway
+        .engine
+        .metrics()
+        .request(trace.action, code.unwrap_or(OK_CODE), status.as_u16(), took);
     tracing::info!(
-        request_id,
         %peer,
-        action = trace.action.as_deref().unwrap_or("-"),
         account = trace.account.as_deref().unwrap_or("-"),
         status = status.as_u16(),
         code = code.unwrap_or("-"),
-        latency_us = started.elapsed().as_micros() as u64,
+        latency_us = took.as_micros() as u64,
         "request"
     );
     let mut response = Response::new(Full::new(Bytes::from(body)));
@@ -154,7 +223,7 @@ async fn handle(
         // client's pool from sending its next request down that closing socket.
         headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     }
-    Ok(response)
+    response
 }
 
 async fn process(
@@ -191,10 +260,16 @@ async fn process(
                 .map_err(|e| ApiError::MalformedQueryString(e.to_string()))?,
         );
     }
-    trace.action = pairs
-        .iter()
-        .find(|(k, _)| k == "Action")
-        .map(|(_, v)| v.clone());
+    if let Some((_, name)) = pairs.iter().find(|(k, _)| k == "Action") {
+        tracing::Span::current().record("action", name.as_str());
+        if let Some(known) = api::generated::actions::ACTION_NAMES
+            .iter()
+            .copied()
+            .find(|n| *n == name.as_str())
+        {
+            trace.action = known;
+        }
+    }
 
     let signed = SignedRequest {
         method: parts.method.as_str(),
@@ -242,4 +317,49 @@ async fn authenticate(
         account_id: signing.account_id,
         access_key_id: claim.access_key_id().to_owned(),
     })
+}
+
+/// One scrape: the instance counts read now, then every metric in the format asked for.
+async fn scrape(
+    engine: Engine,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let text = |status: StatusCode, body: &'static str| {
+        let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+        *response.status_mut() = status;
+        response
+    };
+    if req.uri().path() != "/metrics" {
+        return Ok(text(
+            StatusCode::NOT_FOUND,
+            "only /metrics is served here\n",
+        ));
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return Ok(text(StatusCode::METHOD_NOT_ALLOWED, "GET /metrics\n"));
+    }
+    match engine.instance_counts().await {
+        Ok(counts) => engine.metrics().set_instances(&counts),
+        // The rest is still worth having; the instance gauges keep their last values.
+        Err(e) => tracing::warn!(error = %cause_chain(&e), "metrics: counting instances failed"),
+    }
+    let format = Format::from_accept(
+        req.headers()
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok()),
+    );
+    match engine.metrics().encode(format) {
+        Ok(body) => {
+            let mut response = Response::new(Full::new(Bytes::from(body)));
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static(format.content_type()),
+            );
+            Ok(response)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "metrics: encoding failed");
+            Ok(text(StatusCode::INTERNAL_SERVER_ERROR, "encoding failed\n"))
+        }
+    }
 }

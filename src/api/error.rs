@@ -217,6 +217,11 @@ fn engine_parts(e: &EngineError) -> (&'static str, u16, String) {
             400,
             format!("Invalid availability zone-id: [{id}]"),
         ),
+        EngineError::DryRun => (
+            "DryRunOperation",
+            412,
+            "Request would have succeeded, but DryRun flag is set.".into(),
+        ),
         EngineError::InvalidShutdownBehavior(value) => (
             "InvalidParameterValue",
             400,

@@ -2,7 +2,7 @@
 
 use super::error::ApiError;
 use super::generated::{input, output};
-use super::params::{dry_run, filters, page, refuse_ids_with_max_results, tag_set};
+use super::params::{filters, page, refuse_ids_with_max_results, tag_set};
 use super::Principal;
 use crate::engine::images::{Grantee, Image, ImageAttribute, ImageChange, ImageSearch};
 use crate::engine::Engine;
@@ -128,12 +128,6 @@ pub async fn deregister_image(
     req: input::DeregisterImageRequest,
 ) -> Result<output::DeregisterImageResult, ApiError> {
     // There are no snapshots behind images here: DeleteAssociatedSnapshots has nothing to do.
-    if dry_run(req.dry_run) {
-        engine
-            .image_attribute(&who.account_id, &req.image_id, "description")
-            .await?;
-        return Err(ApiError::DryRunOperation);
-    }
     engine
         .deregister_image(&who.account_id, &req.image_id)
         .await?;
@@ -227,12 +221,6 @@ pub async fn modify_image_attribute(
     mut req: input::ModifyImageAttributeRequest,
 ) -> Result<(), ApiError> {
     let change = image_change(&mut req)?;
-    if dry_run(req.dry_run) {
-        engine
-            .image_attribute(&who.account_id, &req.image_id, "description")
-            .await?;
-        return Err(ApiError::DryRunOperation);
-    }
     Ok(engine
         .modify_image_attribute(&who.account_id, &req.image_id, change)
         .await?)

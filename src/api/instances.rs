@@ -7,9 +7,7 @@ use base64::Engine as _;
 
 use super::error::ApiError;
 use super::generated::{input, output};
-use super::params::{
-    dry_run, filters, page, refuse_ids_with_max_results, tag_set, tag_specifications,
-};
+use super::params::{filters, page, refuse_ids_with_max_results, tag_set, tag_specifications};
 use super::Principal;
 use crate::domain::InstanceState;
 use crate::engine::instances::{
@@ -447,7 +445,6 @@ pub async fn run_instances(
 ) -> Result<output::Reservation, ApiError> {
     let specs = tag_specifications(std::mem::take(&mut req.tag_specifications))?;
     let image_id = req.image_id.take();
-    let dry = dry_run(req.dry_run);
     let mut request = run_request(req)?;
     // Checked after every other key: AWS names unknown parameters first.
     request.image_id = image_id.ok_or_else(|| ApiError::MissingParameter("ImageId".into()))?;
@@ -471,9 +468,6 @@ pub async fn run_instances(
     };
     request.instance_tags = tags_for(&of("instance"), "instance")?;
     request.volume_tags = tags_for(&of("volume"), "volume")?;
-    if dry {
-        return Err(ApiError::DryRunOperation);
-    }
     let made = engine.run_instances(&who.account_id, request).await?;
     Ok(reservation(engine, made))
 }
@@ -519,23 +513,12 @@ pub async fn describe_instances(
     })
 }
 
-/// DryRun on instances: the answer a call would get after its ids are checked.
-async fn dry_run_on(engine: &Engine, who: &Principal, instance_ids: Vec<String>) -> ApiError {
-    match engine.instances_by_id(&who.account_id, instance_ids).await {
-        Ok(_) => ApiError::DryRunOperation,
-        Err(e) => e.into(),
-    }
-}
-
 pub async fn start_instances(
     engine: &Engine,
     who: &Principal,
     req: input::StartInstancesRequest,
 ) -> Result<output::StartInstancesResult, ApiError> {
     let ids = instance_ids(req.instance_ids)?;
-    if dry_run(req.dry_run) {
-        return Err(dry_run_on(engine, who, ids).await);
-    }
     Ok(output::StartInstancesResult {
         starting_instances: state_changes(engine.start_instances(&who.account_id, ids).await?),
     })
@@ -547,9 +530,6 @@ pub async fn stop_instances(
     req: input::StopInstancesRequest,
 ) -> Result<output::StopInstancesResult, ApiError> {
     let ids = instance_ids(req.instance_ids)?;
-    if dry_run(req.dry_run) {
-        return Err(dry_run_on(engine, who, ids).await);
-    }
     // Force or SkipOsShutdown: the domain is powered off without asking the guest.
     let force = req.force.unwrap_or(false) || req.skip_os_shutdown.unwrap_or(false);
     let hibernate = req.hibernate.unwrap_or(false);
@@ -568,9 +548,6 @@ pub async fn terminate_instances(
     req: input::TerminateInstancesRequest,
 ) -> Result<output::TerminateInstancesResult, ApiError> {
     let ids = instance_ids(req.instance_ids)?;
-    if dry_run(req.dry_run) {
-        return Err(dry_run_on(engine, who, ids).await);
-    }
     let skip_os_shutdown = req.skip_os_shutdown.unwrap_or(false);
     Ok(output::TerminateInstancesResult {
         terminating_instances: state_changes(
@@ -587,9 +564,6 @@ pub async fn reboot_instances(
     req: input::RebootInstancesRequest,
 ) -> Result<(), ApiError> {
     let ids = instance_ids(req.instance_ids)?;
-    if dry_run(req.dry_run) {
-        return Err(dry_run_on(engine, who, ids).await);
-    }
     Ok(engine.reboot_instances(&who.account_id, ids).await?)
 }
 
@@ -626,9 +600,6 @@ pub async fn modify_instance_attribute(
     mut req: input::ModifyInstanceAttributeRequest,
 ) -> Result<(), ApiError> {
     let changes = attribute_changes(&mut req)?;
-    if dry_run(req.dry_run) {
-        return Err(dry_run_on(engine, who, vec![req.instance_id]).await);
-    }
     Ok(engine
         .modify_instance_attribute(&who.account_id, &req.instance_id, changes)
         .await?)

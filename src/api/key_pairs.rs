@@ -5,7 +5,7 @@ use base64::Engine as _;
 
 use super::error::ApiError;
 use super::generated::{input, output};
-use super::params::{dry_run, filters, tag_set, tag_specifications};
+use super::params::{filters, tag_set, tag_specifications};
 use super::Principal;
 use crate::engine::key_pairs::KeyPair;
 use crate::engine::tags::tags_for;
@@ -17,9 +17,6 @@ pub async fn create_key_pair(
     req: input::CreateKeyPairRequest,
 ) -> Result<output::KeyPair, ApiError> {
     let tags = tags_for(&tag_specifications(req.tag_specifications)?, "key-pair")?;
-    if dry_run(req.dry_run) {
-        return Err(ApiError::DryRunOperation);
-    }
     let key_type = req.key_type.unwrap_or_else(|| "rsa".into());
     let key_format = req.key_format.unwrap_or_else(|| "pem".into());
     let created = engine
@@ -46,11 +43,6 @@ pub async fn import_key_pair(
     let material = STANDARD
         .decode(encoded.trim())
         .unwrap_or_else(|_| encoded.into_bytes());
-    if dry_run(req.dry_run) {
-        crate::engine::keys::parse_public_key(&material)
-            .map_err(crate::engine::EngineError::from)?;
-        return Err(ApiError::DryRunOperation);
-    }
     let key_pair = engine
         .import_key_pair(&who.account_id, &req.key_name, &material, tags)
         .await?;
@@ -104,9 +96,6 @@ pub async fn delete_key_pair(
     who: &Principal,
     req: input::DeleteKeyPairRequest,
 ) -> Result<output::DeleteKeyPairResult, ApiError> {
-    if dry_run(req.dry_run) {
-        return Err(ApiError::DryRunOperation);
-    }
     let key_pair_id = engine
         .delete_key_pair(&who.account_id, req.key_name, req.key_pair_id)
         .await?;

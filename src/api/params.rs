@@ -111,11 +111,6 @@ pub fn tag_set(tags: Vec<Tag>) -> Option<Vec<output::Tag>> {
     )
 }
 
-/// DryRun, false unless sent as true.
-pub fn dry_run(flag: Option<bool>) -> bool {
-    flag.unwrap_or(false)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

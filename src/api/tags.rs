@@ -2,7 +2,7 @@
 
 use super::error::ApiError;
 use super::generated::{input, output};
-use super::params::{dry_run, filters, page, tags};
+use super::params::{filters, page, tags};
 use super::Principal;
 use crate::engine::tags::{Tag, TagDescription};
 use crate::engine::Engine;
@@ -31,9 +31,6 @@ pub async fn create_tags(
     for tag in &tags {
         crate::engine::tags::check_tag(tag)?;
     }
-    if dry_run(req.dry_run) {
-        return Err(ApiError::DryRunOperation);
-    }
     Ok(engine
         .create_tags(&who.account_id, req.resources, tags)
         .await?)
@@ -45,9 +42,6 @@ pub async fn delete_tags(
     req: input::DeleteTagsRequest,
 ) -> Result<(), ApiError> {
     let tags = tags(req.tags)?;
-    if dry_run(req.dry_run) {
-        return Err(ApiError::DryRunOperation);
-    }
     Ok(engine
         .delete_tags(&who.account_id, req.resources, tags)
         .await?)

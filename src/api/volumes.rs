@@ -2,10 +2,8 @@
 
 use super::error::ApiError;
 use super::generated::{input, output};
-use super::params::{dry_run, filters, page, refuse_ids_with_max_results, tag_set};
+use super::params::{filters, page, refuse_ids_with_max_results, tag_set};
 use super::Principal;
-use crate::domain::VolumeState;
-use crate::engine::paging::Page;
 use crate::engine::volumes::Volume;
 use crate::engine::Engine;
 
@@ -66,22 +64,6 @@ pub async fn delete_volume(
     who: &Principal,
     req: input::DeleteVolumeRequest,
 ) -> Result<(), ApiError> {
-    if dry_run(req.dry_run) {
-        // The checks DeleteVolume makes, without the deletion.
-        let ids = vec![req.volume_id];
-        let (found, _) = engine
-            .describe_volumes(&who.account_id, ids, Vec::new(), Page::default())
-            .await?;
-        return Err(match found.first() {
-            Some(v) if v.row.state == VolumeState::InUse => {
-                ApiError::Engine(crate::engine::EngineError::VolumeInUse {
-                    volume_id: v.row.volume_id.clone(),
-                    instance_id: v.row.instance_id.clone().unwrap_or_default(),
-                })
-            }
-            _ => ApiError::DryRunOperation,
-        });
-    }
     engine
         .delete_volume(&who.account_id, &req.volume_id)
         .await?;

@@ -234,11 +234,14 @@ impl Engine {
         image_id: &str,
     ) -> Result<(), EngineError> {
         let (account_id, image_id) = (account_id.to_owned(), image_id.to_owned());
+        let mode = self.mode();
         self.store()
             .run(move |conn| {
-                owned(conn, &account_id, &image_id)?;
-                crate::store::tags::delete_everyones(conn, &image_id)?;
-                Ok(rows::set_state(conn, &image_id, ImageState::Deregistered)?)
+                super::transact(conn, mode, |conn| {
+                    owned(conn, &account_id, &image_id)?;
+                    crate::store::tags::delete_everyones(conn, &image_id)?;
+                    Ok(rows::set_state(conn, &image_id, ImageState::Deregistered)?)
+                })
             })
             .await
     }
@@ -280,6 +283,7 @@ impl Engine {
         image_id: &str,
         change: ImageChange,
     ) -> Result<(), EngineError> {
+        let mode = self.mode();
         if change.description.is_none() && change.add.is_empty() && change.remove.is_empty() {
             return Err(EngineError::InvalidParameterCombination(
                 "No attributes specified.".into(),
@@ -295,7 +299,7 @@ impl Engine {
         let (account_id, image_id) = (account_id.to_owned(), image_id.to_owned());
         self.store()
             .run(move |conn| {
-                crate::store::write_transaction(conn, |conn| {
+                super::transact(conn, mode, |conn| {
                     owned(conn, &account_id, &image_id)?;
                     if let Some(description) = &change.description {
                         rows::set_description(conn, &image_id, description)?;

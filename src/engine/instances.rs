@@ -597,9 +597,10 @@ impl Engine {
         launch: Launch,
         network: &DefaultNetwork,
     ) -> Result<Reservation, EngineError> {
+        let mode = self.mode();
         let fingerprint = request_fingerprint(&req);
         let settings = self.settings();
-        let written = crate::store::write_transaction(conn, |conn| {
+        let written = super::transact(conn, mode, |conn| {
             if let Some(existing) =
                 reservation_by_token(conn, account_id, &req, &fingerprint, network)?
             {
@@ -899,11 +900,12 @@ impl Engine {
             + Send
             + 'static,
     ) -> Result<Vec<StateChange>, EngineError> {
+        let mode = self.mode();
         let account = account_id.to_owned();
         let changes = self
             .store()
             .run(move |conn| {
-                crate::store::write_transaction(conn, |conn| {
+                super::transact(conn, mode, |conn| {
                     let found = owned_instances(conn, &account, &instance_ids)?;
                     check(conn, &found)?;
                     let now = timestamp_now();
@@ -1116,11 +1118,12 @@ impl Engine {
         account_id: &str,
         instance_ids: Vec<String>,
     ) -> Result<(), EngineError> {
+        let mode = self.mode();
         let account = account_id.to_owned();
         let asked = self
             .store()
             .run(move |conn| {
-                crate::store::write_transaction(conn, |conn| {
+                super::transact(conn, mode, |conn| {
                     let found = owned_instances(conn, &account, &instance_ids)?;
                     if let Some(row) = found.iter().find(|r| r.state != InstanceState::Running) {
                         return Err(EngineError::IncorrectInstanceState(format!(
@@ -1243,6 +1246,7 @@ impl Engine {
         instance_id: &str,
         asked: AttributeChanges,
     ) -> Result<(), EngineError> {
+        let mode = self.mode();
         if asked == AttributeChanges::default() {
             return Err(EngineError::InvalidParameterCombination(
                 "No attributes specified.".into(),
@@ -1278,7 +1282,7 @@ impl Engine {
         let ids = vec![instance_id.to_owned()];
         self.store()
             .run(move |conn| {
-                crate::store::write_transaction(conn, |conn| {
+                super::transact(conn, mode, |conn| {
                     let found = owned_instances(conn, &account, &ids)?;
                     for row in &found {
                         // As on EC2: what changes the machine or its first boot waits for a stop.

@@ -54,6 +54,7 @@ impl Engine {
         public: keys::PublicKey,
         tags: Vec<Tag>,
     ) -> Result<KeyPair, EngineError> {
+        let mode = self.mode();
         let row = KeyPairRow {
             key_pair_id: ids::new_id(Kind::KeyPair),
             account_id: account_id.to_owned(),
@@ -67,7 +68,7 @@ impl Engine {
         let tag_list = tags.clone();
         self.store()
             .run(move |conn| {
-                crate::store::write_transaction(conn, |conn| {
+                super::transact(conn, mode, |conn| {
                     if !rows::insert(conn, &stored)? {
                         return Err(EngineError::KeyPairDuplicate(stored.key_name.clone()));
                     }
@@ -225,6 +226,7 @@ impl Engine {
         name: Option<String>,
         key_pair_id: Option<String>,
     ) -> Result<Option<String>, EngineError> {
+        let mode = self.mode();
         if name.is_none() && key_pair_id.is_none() {
             return Err(EngineError::InvalidParameterCombination(
                 "Either KeyName or KeyPairId must be specified.".into(),
@@ -233,7 +235,7 @@ impl Engine {
         let account = account_id.to_owned();
         self.store()
             .run(move |conn| {
-                crate::store::write_transaction(conn, |conn| {
+                super::transact(conn, mode, |conn| {
                     let deleted =
                         rows::delete(conn, &account, name.as_deref(), key_pair_id.as_deref())?;
                     if let Some(row) = &deleted {

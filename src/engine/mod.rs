@@ -17,7 +17,7 @@ pub mod tagging;
 pub mod tags;
 pub mod volumes;
 
-use crate::store::{Store, StoreError};
+use crate::store::{DbConnection, Store, StoreError};
 
 /// What the engine serves, fixed at start-up.
 #[derive(Debug, Clone, PartialEq)]
@@ -190,6 +190,35 @@ pub enum EngineError {
     /// Something outside the database failed (a file, a tool); the detail is for the log.
     #[error("{0}")]
     Io(String),
+    /// In DryRun mode: the call would have succeeded; what it wrote was rolled back.
+    #[error("dry run: the call would have succeeded")]
+    DryRun,
+}
+
+/// How the engine's calls end. DryRun is one mode for every action: the call runs whole, every
+/// check included, and its write transaction is rolled back at the point it would commit, so
+/// nothing changes; since intent reaches libvirt only through the database (the reconciler),
+/// nothing outside it changes either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    #[default]
+    Apply,
+    DryRun,
+}
+
+/// One write transaction of an engine call, rolled back instead of committed in DryRun mode.
+pub(crate) fn transact<T>(
+    conn: &mut DbConnection,
+    mode: Mode,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, EngineError>,
+) -> Result<T, EngineError> {
+    crate::store::write_transaction(conn, |conn| {
+        let done = work(conn)?;
+        match mode {
+            Mode::Apply => Ok(done),
+            Mode::DryRun => Err(EngineError::DryRun),
+        }
+    })
 }
 
 /// The engine; cheap to clone, shared by every request.
@@ -207,6 +236,9 @@ pub struct Engine {
     wake: std::sync::Arc<tokio::sync::Notify>,
     /// Marks this database's domains, so gateways on other databases leave them alone.
     domain_owner: std::sync::Arc<str>,
+    /// What the server and the reconciler count, for the metrics listener.
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    mode: Mode,
 }
 
 impl Engine {
@@ -244,7 +276,21 @@ impl Engine {
             launch_lock: std::sync::Arc::new(tokio::sync::Mutex::new(())),
             wake: std::sync::Arc::new(tokio::sync::Notify::new()),
             domain_owner: domain_owner.into(),
+            metrics: std::sync::Arc::default(),
+            mode: Mode::Apply,
         })
+    }
+
+    /// This engine in `mode` (a copy: the mode is the request's, not the gateway's).
+    pub fn in_mode(&self, mode: Mode) -> Engine {
+        Engine {
+            mode,
+            ..self.clone()
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
     }
 
     /// The owner mark of this database's domains.
@@ -280,6 +326,33 @@ impl Engine {
     pub fn store(&self) -> &Store {
         &self.store
     }
+
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
+    /// How many instances are in each state (all six, zero or not), for the metrics.
+    pub async fn instance_counts(&self) -> Result<Vec<(&'static str, i64)>, EngineError> {
+        self.store
+            .run::<_, EngineError, _>(|conn| Ok(crate::store::instances::count_by_state(conn)?))
+            .await
+    }
+}
+
+/// An error and every cause under it, `outer: inner: innermost`, for the log. A cause whose
+/// text its parent already shows (thiserror's `"...: {0}"` with `#[source]`) is not repeated.
+pub fn cause_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let inner = e.to_string();
+        if !text.contains(&inner) {
+            text.push_str(": ");
+            text.push_str(&inner);
+        }
+        cause = e.source();
+    }
+    text
 }
 
 /// Now, as EC2 writes times: RFC 3339, UTC, milliseconds.
@@ -295,5 +368,33 @@ pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
 impl From<diesel::result::Error> for EngineError {
     fn from(e: diesel::result::Error) -> Self {
         EngineError::Store(StoreError::Query(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Outer {
+        #[error("reading the disk")]
+        Quiet(#[source] std::io::Error),
+        #[error("reading the disk: {0}")]
+        Telling(#[source] std::io::Error),
+    }
+
+    #[test]
+    fn the_cause_chain_names_each_cause_once() {
+        let io = || std::io::Error::other("no space left on device");
+        assert_eq!(
+            cause_chain(&Outer::Quiet(io())),
+            "reading the disk: no space left on device"
+        );
+        assert_eq!(
+            cause_chain(&Outer::Telling(io())),
+            "reading the disk: no space left on device"
+        );
+        let store = EngineError::Store(StoreError::Query(diesel::result::Error::NotFound));
+        assert_eq!(cause_chain(&store), "database query: Record not found");
     }
 }

@@ -28,8 +28,12 @@ pub async fn run(engine: Engine, shutdown: impl std::future::Future<Output = ()>
     tokio::pin!(shutdown);
     let mut pass: u64 = 0;
     loop {
-        if let Err(e) = reconcile(&engine, pass.is_multiple_of(ORPHAN_SWEEP_EVERY)).await {
-            tracing::error!(error = %e, "reconciler pass failed");
+        let started = std::time::Instant::now();
+        let result = reconcile(&engine, pass.is_multiple_of(ORPHAN_SWEEP_EVERY)).await;
+        engine.metrics().reconciler_pass(started.elapsed());
+        if let Err(e) = result {
+            engine.metrics().reconciler_error();
+            tracing::error!(error = %super::cause_chain(&e), "reconciler pass failed");
         }
         pass += 1;
         let interval = engine.settings().reconcile_interval;
@@ -84,7 +88,8 @@ pub async fn reconcile(engine: &Engine, sweep_orphans: bool) -> Result<(), Engin
                 _ => engine.hypervisor().state(&id).map_err(EngineError::from),
             };
             if let Err(e) = observed.and_then(|observed| step(&engine, row, observed)) {
-                tracing::warn!(instance = %id, error = %e, "reconcile step failed; retrying next pass");
+                engine.metrics().reconciler_error();
+                tracing::warn!(instance = %id, error = %super::cause_chain(&e), "reconcile step failed; retrying next pass");
             }
         });
     }

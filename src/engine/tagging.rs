@@ -60,6 +60,7 @@ impl Engine {
         resource_ids: Vec<String>,
         tags: Vec<Tag>,
     ) -> Result<(), EngineError> {
+        let mode = self.mode();
         for tag in &tags {
             check_tag(tag)?;
         }
@@ -67,7 +68,7 @@ impl Engine {
         let account_id = account_id.to_owned();
         self.store()
             .run(move |conn| {
-                crate::store::write_transaction(conn, |conn| {
+                super::transact(conn, mode, |conn| {
                     for id in &resource_ids {
                         let kind = taggable(conn, &account_id, &network, id)?;
                         let mut keys = rows::keys_of(conn, &account_id, id)?;
@@ -93,11 +94,12 @@ impl Engine {
         resource_ids: Vec<String>,
         tags: Vec<(String, Option<String>)>,
     ) -> Result<(), EngineError> {
+        let mode = self.mode();
         let network = default_network(self.settings(), account_id);
         let account_id = account_id.to_owned();
         self.store()
             .run(move |conn| {
-                crate::store::write_transaction(conn, |conn| {
+                super::transact(conn, mode, |conn| {
                     for id in &resource_ids {
                         taggable(conn, &account_id, &network, id)?;
                         if tags.is_empty() {

@@ -137,12 +137,13 @@ impl Engine {
         account_id: &str,
         volume_id: &str,
     ) -> Result<(), EngineError> {
+        let mode = self.mode();
         ids::check_well_formed(Kind::Volume, &[volume_id.to_owned()])?;
         let account = account_id.to_owned();
         let id = volume_id.to_owned();
         self.store()
             .run(move |conn| {
-                crate::store::write_transaction(conn, |conn| {
+                super::transact(conn, mode, |conn| {
                     let not_found = || EngineError::NotFound {
                         kind: Kind::Volume,
                         ids: vec![id.clone()],

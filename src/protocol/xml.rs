@@ -26,25 +26,38 @@ pub fn render_error(code: &str, message: &str, request_id: &str) -> String {
 /// U+FFFF; a Rust string holds no surrogates) become U+FFFD, so that no value can make an
 /// answer unparseable.
 pub fn escape_into(out: &mut String, text: &str) {
-    let mut rest = text;
-    while let Some(i) = rest.find(|c: char| matches!(c, '<' | '>' | '&' | '\r') || is_unwritable(c))
-    {
-        out.push_str(&rest[..i]);
-        let c = rest[i..].chars().next().unwrap_or('\u{FFFD}');
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '\r' => out.push_str("&#xD;"),
-            _ => out.push('\u{FFFD}'),
-        }
-        rest = &rest[i + c.len_utf8()..];
+    // Byte by byte: what is replaced is ASCII or a whole 3-byte character (U+FFFE, U+FFFF),
+    // so every cut falls on a character boundary; most values are copied in one piece.
+    let bytes = text.as_bytes();
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let (replacement, width) = match bytes[i] {
+            b'<' => ("&lt;", 1),
+            b'>' => ("&gt;", 1),
+            b'&' => ("&amp;", 1),
+            b'\r' => ("&#xD;", 1),
+            b'\t' | b'\n' => {
+                i += 1;
+                continue;
+            }
+            0..=0x1f => ("\u{FFFD}", 1),
+            0xef if bytes.get(i + 1) == Some(&0xbf)
+                && matches!(bytes.get(i + 2), Some(0xbe | 0xbf)) =>
+            {
+                ("\u{FFFD}", 3)
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.push_str(&text[copied..i]);
+        out.push_str(replacement);
+        i += width;
+        copied = i;
     }
-    out.push_str(rest);
-}
-
-fn is_unwritable(c: char) -> bool {
-    (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}')
+    out.push_str(&text[copied..]);
 }
 
 #[cfg(test)]

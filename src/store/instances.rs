@@ -285,6 +285,24 @@ pub fn committed(conn: &mut DbConnection) -> Result<(i64, i64), StoreError> {
     }))
 }
 
+/// How many instances are in each state; every state is listed, with 0 if it has none.
+pub fn count_by_state(conn: &mut DbConnection) -> Result<Vec<(&'static str, i64)>, StoreError> {
+    let found: Vec<(String, i64)> = instances::table
+        .group_by(instances::state)
+        .select((instances::state, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(InstanceState::ALL
+        .iter()
+        .map(|state| {
+            let n = found
+                .iter()
+                .find(|(s, _)| s == state.as_str())
+                .map_or(0, |(_, n)| *n);
+            (state.as_str(), n)
+        })
+        .collect())
+}
+
 /// Moves an instance to `to` if its state is one of `from`; false if it was not (someone
 /// else moved it first). The reason fields are set as given.
 #[allow(clippy::too_many_arguments)]

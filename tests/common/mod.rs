@@ -20,7 +20,7 @@ use ec2gw::engine::images::ImportRequest;
 use ec2gw::engine::{Engine, Settings, ZoneSetting};
 use ec2gw::hypervisor::libvirt::Libvirt;
 use ec2gw::hypervisor::Hypervisor;
-use ec2gw::server::{serve, Gateway};
+use ec2gw::server::{serve, serve_metrics, Gateway};
 use ec2gw::store::keyring::KeySource;
 use ec2gw::store::{DatabaseUrl, Store};
 use http::{HeaderMap, Request};
@@ -34,6 +34,8 @@ pub const CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8
 
 pub struct TestGateway {
     pub endpoint: String,
+    /// `http://HOST:PORT/metrics` of the gateway's metrics listener.
+    pub metrics_url: String,
     pub host: String,
     pub key: AccessKey,
     pub store: Store,
@@ -224,8 +226,17 @@ pub async fn start_on(db: TestDatabase, options: Options) -> TestGateway {
     let server = tokio::spawn(serve(listener, gateway, async {
         let _ = rx.await;
     }));
+    // Dropped with the runtime at the end of the test, as the reconciler is.
+    let metrics_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics_addr = metrics_listener.local_addr().unwrap();
+    tokio::spawn(serve_metrics(
+        metrics_listener,
+        engine.clone(),
+        std::future::pending(),
+    ));
     TestGateway {
         endpoint: format!("http://{addr}"),
+        metrics_url: format!("http://{metrics_addr}/metrics"),
         host: addr.to_string(),
         key,
         store,
@@ -339,6 +350,14 @@ impl TestGateway {
             headers,
             body: String::from_utf8(body.to_vec()).unwrap(),
         }
+    }
+
+    /// What the metrics listener answers to a plain `GET /metrics` (Prometheus' text format).
+    pub async fn scrape(&self) -> Answer {
+        let request = Request::get(&self.metrics_url)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        self.send(request).await
     }
 
     /// Stops the server and waits for it to finish its in-flight requests.

@@ -6,7 +6,7 @@ use super::{input, output};
 use crate::api::error::{ApiError, Refusal};
 use crate::api::wire::{self, Node};
 use crate::api::Principal;
-use crate::engine::Engine;
+use crate::engine::{Engine, Mode};
 
 /// Every action the gateway serves, with its parsed request.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +45,43 @@ pub enum Action {
     DescribeSubnets(Box<input::DescribeSubnetsRequest>),
     DescribeSecurityGroups(Box<input::DescribeSecurityGroupsRequest>),
 }
+
+/// The names of every served action (fixed labels, e.g. for metrics).
+pub const ACTION_NAMES: &[&str] = &[
+    "DescribeRegions",
+    "DescribeAvailabilityZones",
+    "DescribeAccountAttributes",
+    "DescribeImages",
+    "DeregisterImage",
+    "DescribeImageAttribute",
+    "ModifyImageAttribute",
+    "DescribeInstanceTypes",
+    "DescribeInstanceTypeOfferings",
+    "CreateKeyPair",
+    "ImportKeyPair",
+    "DescribeKeyPairs",
+    "DeleteKeyPair",
+    "CreateTags",
+    "DeleteTags",
+    "DescribeTags",
+    "RunInstances",
+    "DescribeInstances",
+    "StartInstances",
+    "StopInstances",
+    "RebootInstances",
+    "TerminateInstances",
+    "GetConsoleOutput",
+    "DescribeInstanceAttribute",
+    "ModifyInstanceAttribute",
+    "DescribeInstanceStatus",
+    "DescribeInstanceCreditSpecifications",
+    "DescribeVolumes",
+    "DeleteVolume",
+    "DescribeVpcs",
+    "DescribeVpcAttribute",
+    "DescribeSubnets",
+    "DescribeSecurityGroups",
+];
 
 impl Action {
     pub fn name(&self) -> &'static str {
@@ -248,6 +285,13 @@ pub async fn dispatch(
         Action::DescribeRegions(req) => {
             let answer: output::DescribeRegionsResult = {
                 let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
                 let answer = crate::api::regions::describe_regions(engine, who, *req).await?;
                 if dry_run {
                     return Err(ApiError::DryRunOperation);
@@ -259,6 +303,13 @@ pub async fn dispatch(
         Action::DescribeAvailabilityZones(req) => {
             let answer: output::DescribeAvailabilityZonesResult = {
                 let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
                 let answer =
                     crate::api::regions::describe_availability_zones(engine, who, *req).await?;
                 if dry_run {
@@ -271,6 +322,13 @@ pub async fn dispatch(
         Action::DescribeAccountAttributes(req) => {
             let answer: output::DescribeAccountAttributesResult = {
                 let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
                 let answer =
                     crate::api::regions::describe_account_attributes(engine, who, *req).await?;
                 if dry_run {
@@ -283,6 +341,13 @@ pub async fn dispatch(
         Action::DescribeImages(req) => {
             let answer: output::DescribeImagesResult = {
                 let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
                 let answer = crate::api::images::describe_images(engine, who, *req).await?;
                 if dry_run {
                     return Err(ApiError::DryRunOperation);
@@ -292,13 +357,33 @@ pub async fn dispatch(
             wire::write_response(out, "DescribeImages", request_id, &answer);
         }
         Action::DeregisterImage(req) => {
-            let answer: output::DeregisterImageResult =
-                crate::api::images::deregister_image(engine, who, *req).await?;
+            let answer: output::DeregisterImageResult = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer = crate::api::images::deregister_image(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
             wire::write_response(out, "DeregisterImage", request_id, &answer);
         }
         Action::DescribeImageAttribute(req) => {
             let answer: output::ImageAttribute = {
                 let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
                 let answer =
                     crate::api::images::describe_image_attribute(engine, who, *req).await?;
                 if dry_run {
@@ -309,12 +394,32 @@ pub async fn dispatch(
             wire::write_response(out, "DescribeImageAttribute", request_id, &answer);
         }
         Action::ModifyImageAttribute(req) => {
-            let (): () = crate::api::images::modify_image_attribute(engine, who, *req).await?;
+            {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                crate::api::images::modify_image_attribute(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+            };
             wire::write_response(out, "ModifyImageAttribute", request_id, &wire::Return(true));
         }
         Action::DescribeInstanceTypes(req) => {
             let answer: output::DescribeInstanceTypesResult = {
                 let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
                 let answer =
                     crate::api::instance_types::describe_instance_types(engine, who, *req).await?;
                 if dry_run {
@@ -327,6 +432,13 @@ pub async fn dispatch(
         Action::DescribeInstanceTypeOfferings(req) => {
             let answer: output::DescribeInstanceTypeOfferingsResult = {
                 let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
                 let answer =
                     crate::api::instance_types::describe_instance_type_offerings(engine, who, *req)
                         .await?;
@@ -338,18 +450,51 @@ pub async fn dispatch(
             wire::write_response(out, "DescribeInstanceTypeOfferings", request_id, &answer);
         }
         Action::CreateKeyPair(req) => {
-            let answer: output::KeyPair =
-                crate::api::key_pairs::create_key_pair(engine, who, *req).await?;
+            let answer: output::KeyPair = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer = crate::api::key_pairs::create_key_pair(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
             wire::write_response(out, "CreateKeyPair", request_id, &answer);
         }
         Action::ImportKeyPair(req) => {
-            let answer: output::ImportKeyPairResult =
-                crate::api::key_pairs::import_key_pair(engine, who, *req).await?;
+            let answer: output::ImportKeyPairResult = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer = crate::api::key_pairs::import_key_pair(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
             wire::write_response(out, "ImportKeyPair", request_id, &answer);
         }
         Action::DescribeKeyPairs(req) => {
             let answer: output::DescribeKeyPairsResult = {
                 let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
                 let answer = crate::api::key_pairs::describe_key_pairs(engine, who, *req).await?;
                 if dry_run {
                     return Err(ApiError::DryRunOperation);
@@ -359,21 +504,67 @@ pub async fn dispatch(
             wire::write_response(out, "DescribeKeyPairs", request_id, &answer);
         }
         Action::DeleteKeyPair(req) => {
-            let answer: output::DeleteKeyPairResult =
-                crate::api::key_pairs::delete_key_pair(engine, who, *req).await?;
+            let answer: output::DeleteKeyPairResult = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer = crate::api::key_pairs::delete_key_pair(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
             wire::write_response(out, "DeleteKeyPair", request_id, &answer);
         }
         Action::CreateTags(req) => {
-            let (): () = crate::api::tags::create_tags(engine, who, *req).await?;
+            {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                crate::api::tags::create_tags(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+            };
             wire::write_response(out, "CreateTags", request_id, &wire::Return(true));
         }
         Action::DeleteTags(req) => {
-            let (): () = crate::api::tags::delete_tags(engine, who, *req).await?;
+            {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                crate::api::tags::delete_tags(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+            };
             wire::write_response(out, "DeleteTags", request_id, &wire::Return(true));
         }
         Action::DescribeTags(req) => {
             let answer: output::DescribeTagsResult = {
                 let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
                 let answer = crate::api::tags::describe_tags(engine, who, *req).await?;
                 if dry_run {
                     return Err(ApiError::DryRunOperation);
@@ -383,13 +574,33 @@ pub async fn dispatch(
             wire::write_response(out, "DescribeTags", request_id, &answer);
         }
         Action::RunInstances(req) => {
-            let answer: output::Reservation =
-                crate::api::instances::run_instances(engine, who, *req).await?;
+            let answer: output::Reservation = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer = crate::api::instances::run_instances(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
             wire::write_response(out, "RunInstances", request_id, &answer);
         }
         Action::DescribeInstances(req) => {
             let answer: output::DescribeInstancesResult = {
                 let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
                 let answer = crate::api::instances::describe_instances(engine, who, *req).await?;
                 if dry_run {
                     return Err(ApiError::DryRunOperation);
@@ -399,27 +610,86 @@ pub async fn dispatch(
             wire::write_response(out, "DescribeInstances", request_id, &answer);
         }
         Action::StartInstances(req) => {
-            let answer: output::StartInstancesResult =
-                crate::api::instances::start_instances(engine, who, *req).await?;
+            let answer: output::StartInstancesResult = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer = crate::api::instances::start_instances(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
             wire::write_response(out, "StartInstances", request_id, &answer);
         }
         Action::StopInstances(req) => {
-            let answer: output::StopInstancesResult =
-                crate::api::instances::stop_instances(engine, who, *req).await?;
+            let answer: output::StopInstancesResult = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer = crate::api::instances::stop_instances(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
             wire::write_response(out, "StopInstances", request_id, &answer);
         }
         Action::RebootInstances(req) => {
-            let (): () = crate::api::instances::reboot_instances(engine, who, *req).await?;
+            {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                crate::api::instances::reboot_instances(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+            };
             wire::write_response(out, "RebootInstances", request_id, &wire::Return(true));
         }
         Action::TerminateInstances(req) => {
-            let answer: output::TerminateInstancesResult =
-                crate::api::instances::terminate_instances(engine, who, *req).await?;
+            let answer: output::TerminateInstancesResult = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer = crate::api::instances::terminate_instances(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
             wire::write_response(out, "TerminateInstances", request_id, &answer);
         }
         Action::GetConsoleOutput(req) => {
             let answer: output::GetConsoleOutputResult = {
                 let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
                 let answer = crate::api::instances::get_console_output(engine, who, *req).await?;
                 if dry_run {
                     return Err(ApiError::DryRunOperation);
@@ -431,6 +701,13 @@ pub async fn dispatch(
         Action::DescribeInstanceAttribute(req) => {
             let answer: output::InstanceAttribute = {
                 let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
                 let answer =
                     crate::api::instances::describe_instance_attribute(engine, who, *req).await?;
                 if dry_run {
@@ -441,8 +718,20 @@ pub async fn dispatch(
             wire::write_response(out, "DescribeInstanceAttribute", request_id, &answer);
         }
         Action::ModifyInstanceAttribute(req) => {
-            let (): () =
+            {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
                 crate::api::instances::modify_instance_attribute(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+            };
             wire::write_response(
                 out,
                 "ModifyInstanceAttribute",
@@ -453,6 +742,13 @@ pub async fn dispatch(
         Action::DescribeInstanceStatus(req) => {
             let answer: output::DescribeInstanceStatusResult = {
                 let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
                 let answer =
                     crate::api::instances::describe_instance_status(engine, who, *req).await?;
                 if dry_run {
@@ -465,6 +761,13 @@ pub async fn dispatch(
         Action::DescribeInstanceCreditSpecifications(req) => {
             let answer: output::DescribeInstanceCreditSpecificationsResult = {
                 let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
                 let answer = crate::api::instances::describe_instance_credit_specifications(
                     engine, who, *req,
                 )
@@ -484,6 +787,13 @@ pub async fn dispatch(
         Action::DescribeVolumes(req) => {
             let answer: output::DescribeVolumesResult = {
                 let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
                 let answer = crate::api::volumes::describe_volumes(engine, who, *req).await?;
                 if dry_run {
                     return Err(ApiError::DryRunOperation);
@@ -493,12 +803,32 @@ pub async fn dispatch(
             wire::write_response(out, "DescribeVolumes", request_id, &answer);
         }
         Action::DeleteVolume(req) => {
-            let (): () = crate::api::volumes::delete_volume(engine, who, *req).await?;
+            {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                crate::api::volumes::delete_volume(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+            };
             wire::write_response(out, "DeleteVolume", request_id, &wire::Return(true));
         }
         Action::DescribeVpcs(req) => {
             let answer: output::DescribeVpcsResult = {
                 let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
                 let answer = crate::api::network::describe_vpcs(engine, who, *req).await?;
                 if dry_run {
                     return Err(ApiError::DryRunOperation);
@@ -510,6 +840,13 @@ pub async fn dispatch(
         Action::DescribeVpcAttribute(req) => {
             let answer: output::DescribeVpcAttributeResult = {
                 let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
                 let answer = crate::api::network::describe_vpc_attribute(engine, who, *req).await?;
                 if dry_run {
                     return Err(ApiError::DryRunOperation);
@@ -521,6 +858,13 @@ pub async fn dispatch(
         Action::DescribeSubnets(req) => {
             let answer: output::DescribeSubnetsResult = {
                 let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
                 let answer = crate::api::network::describe_subnets(engine, who, *req).await?;
                 if dry_run {
                     return Err(ApiError::DryRunOperation);
@@ -532,6 +876,13 @@ pub async fn dispatch(
         Action::DescribeSecurityGroups(req) => {
             let answer: output::DescribeSecurityGroupsResult = {
                 let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
                 let answer =
                     crate::api::network::describe_security_groups(engine, who, *req).await?;
                 if dry_run {
