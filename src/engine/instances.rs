@@ -847,7 +847,6 @@ impl Engine {
                 .chain(narrowing)
                 .collect(),
             terminated_since: cutoff.clone(),
-            include_terminated: true,
             after,
             limit,
         };

@@ -455,15 +455,6 @@ fn sweep(engine: &Engine, live: &[String]) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// Waits for the reconciler's next pass to finish, for tests and admin commands.
-pub async fn settle(engine: &Engine, passes: usize, pause: Duration) -> Result<(), EngineError> {
-    for _ in 0..passes {
-        reconcile(engine, true).await?;
-        tokio::time::sleep(pause).await;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

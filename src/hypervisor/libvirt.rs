@@ -49,11 +49,6 @@ impl Libvirt {
         })
     }
 
-    /// The connection's URI, as given to [`Libvirt::open`].
-    pub fn uri(&self) -> &str {
-        &self.uri
-    }
-
     /// The `<domain type=...>` this back end defines.
     pub fn domain_type(&self) -> &str {
         &self.domain_type

@@ -82,7 +82,6 @@ pub struct InstanceQuery {
     pub filters: Vec<Filter>,
     /// Terminated instances changed before this are no longer described.
     pub terminated_since: String,
-    pub include_terminated: bool,
     pub after: Option<String>,
     pub limit: Option<i64>,
 }
@@ -390,15 +389,12 @@ pub fn describe(
     let mut query = instances::table
         .filter(instances::account_id.eq(q.account_id.clone()))
         .into_boxed::<MultiBackend>();
-    if !q.include_terminated {
-        query = query.filter(instances::state.ne(InstanceState::Terminated.as_str()));
-    } else {
-        query = query.filter(
-            instances::state
-                .ne(InstanceState::Terminated.as_str())
-                .or(instances::state_changed_at.ge(q.terminated_since.clone())),
-        );
-    }
+    // Terminated instances stay listed for a while, as on EC2.
+    query = query.filter(
+        instances::state
+            .ne(InstanceState::Terminated.as_str())
+            .or(instances::state_changed_at.ge(q.terminated_since.clone())),
+    );
     if !q.instance_ids.is_empty() {
         query = query.filter(instances::instance_id.eq_any(q.instance_ids.clone()));
     }
