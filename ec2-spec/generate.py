@@ -104,6 +104,16 @@ class Model:
     def list_member(self, shape: str) -> dict:
         return self.shapes[shape]["member"]
 
+    def rust_type(self, shape: str) -> str:
+        """The Rust type of a value of `shape`: the same on input and output (where it is
+        wrapped in an Option)."""
+        t = self.type_of(shape)
+        if t == "list":
+            return f"Vec<{self.rust_type(self.list_member(shape)['shape'])}>"
+        if t == "structure":
+            return shape
+        return SCALARS[t]
+
     def traits(self, ref: dict) -> dict:
         """A member's serialization traits as botocore resolves them (ShapeResolver): the
         target shape's own `queryName`/`locationName`, overridden by the member reference's.
@@ -194,14 +204,6 @@ class InputGen:
             self.structs[shape] = refused_everywhere
         self.order = sorted(self.structs)
 
-    def rust_type(self, shape: str) -> str:
-        t = self.model.type_of(shape)
-        if t == "list":
-            return f"Vec<{self.rust_type(self.model.list_member(shape)['shape'])}>"
-        if t == "structure":
-            return shape
-        return SCALARS[t]
-
     def parse_expr(self, shape: str, var: str) -> str:
         """The expression that parses node `var` as `shape`."""
         t = self.model.type_of(shape)
@@ -233,7 +235,7 @@ class InputGen:
             wire_names.add(wire)
             inner = ref["shape"]
             t = self.model.type_of(inner)
-            rust = self.rust_type(inner)
+            rust = self.model.rust_type(inner)
             is_list = t == "list"
             suffix = ".N" if is_list else ""
             if is_list:
@@ -375,14 +377,6 @@ class OutputGen:
                 walk(op["output"]["shape"])
         self.order = sorted(seen)
 
-    def rust_type(self, shape: str) -> str:
-        t = self.model.type_of(shape)
-        if t == "list":
-            return f"Vec<{self.rust_type(self.model.list_member(shape)['shape'])}>"
-        if t == "structure":
-            return shape
-        return SCALARS[t]
-
     def struct(self, shape: str) -> str:
         fields = []
         writes = []
@@ -391,7 +385,7 @@ class OutputGen:
             xml = self.model.xml_name(member, ref)
             inner = ref["shape"]
             t = self.model.type_of(inner)
-            fields.append(f"    /// `<{xml}>`\n    pub {field}: Option<{self.rust_type(inner)}>,\n")
+            fields.append(f"    /// `<{xml}>`\n    pub {field}: Option<{self.model.rust_type(inner)}>,\n")
             if t == "list":
                 item = self.model.list_member(inner).get("locationName", "member")
                 writes.append(f'        if let Some(v) = &self.{field} {{\n            wire::xml_list(out, "{xml}", "{item}", v);\n        }}\n')

@@ -142,6 +142,34 @@ spelled!(
     }
 );
 
+spelled!(
+    /// `HttpTokens`: whether IMDSv2's session tokens are required.
+    HttpTokens, "metadata token setting", {
+        Optional = "optional",
+        Required = "required",
+    }
+);
+
+spelled!(
+    /// `HttpEndpoint`, `InstanceMetadataTags` and `HttpProtocolIpv6`: each enabled or disabled.
+    MetadataSwitch, "metadata switch", {
+        Enabled = "enabled",
+        Disabled = "disabled",
+    }
+);
+
+spelled!(
+    /// `Placement.Tenancy`. There is one host: the value is recorded and shown, and changes
+    /// where nothing runs.
+    #[derive(Default)]
+    Tenancy, "tenancy", {
+        #[default]
+        Default = "default",
+        Dedicated = "dedicated",
+        Host = "host",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

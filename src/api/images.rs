@@ -2,7 +2,10 @@
 
 use super::error::ApiError;
 use super::generated::{input, output};
-use super::params::{filters, page, refuse_ids_with_max_results, tag_set};
+use super::params::{
+    attribute_value as value, empty_attribute as empty, filters, page, refuse_ids_with_max_results,
+    tag_set,
+};
 use super::Principal;
 use crate::engine::images::{Grantee, Image, ImageAttribute, ImageChange, ImageSearch};
 use crate::engine::Engine;
@@ -47,16 +50,6 @@ fn image(image: Image) -> output::Image {
         boot_mode: Some("legacy-bios".into()),
         ..Default::default()
     }
-}
-
-fn value(v: &str) -> Option<output::AttributeValue> {
-    Some(output::AttributeValue {
-        value: Some(v.to_owned()),
-    })
-}
-
-fn empty() -> Option<output::AttributeValue> {
-    Some(output::AttributeValue::default())
 }
 
 fn attribute_result(image_id: String, attribute: ImageAttribute) -> output::ImageAttribute {

@@ -7,7 +7,10 @@ use base64::Engine as _;
 
 use super::error::ApiError;
 use super::generated::{input, output};
-use super::params::{filters, page, refuse_ids_with_max_results, tag_set, tag_specifications};
+use super::params::{
+    attribute_flag as flag, attribute_value as value, empty_attribute as empty, filters, page,
+    refuse_ids_with_max_results, tag_set, tag_specifications,
+};
 use super::Principal;
 use crate::domain::InstanceState;
 use crate::engine::instances::{
@@ -131,14 +134,6 @@ fn run_request(req: input::RunInstancesRequest) -> Result<RunRequest, ApiError> 
         },
         tenancy: placement.tenancy,
     })
-}
-
-/// `InstanceId.N`, at least one.
-fn instance_ids(ids: Vec<String>) -> Result<Vec<String>, ApiError> {
-    if ids.is_empty() {
-        return Err(ApiError::MissingParameter("InstanceId".into()));
-    }
-    Ok(ids)
 }
 
 /// The structured form (`InstanceType.Value=...`) and the older `Attribute` + `Value`.
@@ -371,18 +366,6 @@ fn state_changes(changes: Vec<StateChange>) -> Option<Vec<output::InstanceStateC
     )
 }
 
-fn value(v: String) -> Option<output::AttributeValue> {
-    Some(output::AttributeValue { value: Some(v) })
-}
-
-fn flag(v: bool) -> Option<output::AttributeBooleanValue> {
-    Some(output::AttributeBooleanValue { value: Some(v) })
-}
-
-fn empty() -> Option<output::AttributeValue> {
-    Some(output::AttributeValue::default())
-}
-
 fn attribute_result(
     instance_id: String,
     attribute: InstanceAttribute,
@@ -518,7 +501,7 @@ pub async fn start_instances(
     who: &Principal,
     req: input::StartInstancesRequest,
 ) -> Result<output::StartInstancesResult, ApiError> {
-    let ids = instance_ids(req.instance_ids)?;
+    let ids = req.instance_ids;
     Ok(output::StartInstancesResult {
         starting_instances: state_changes(engine.start_instances(&who.account_id, ids).await?),
     })
@@ -529,7 +512,7 @@ pub async fn stop_instances(
     who: &Principal,
     req: input::StopInstancesRequest,
 ) -> Result<output::StopInstancesResult, ApiError> {
-    let ids = instance_ids(req.instance_ids)?;
+    let ids = req.instance_ids;
     // Force or SkipOsShutdown: the domain is powered off without asking the guest.
     let force = req.force.unwrap_or(false) || req.skip_os_shutdown.unwrap_or(false);
     let hibernate = req.hibernate.unwrap_or(false);
@@ -547,7 +530,7 @@ pub async fn terminate_instances(
     who: &Principal,
     req: input::TerminateInstancesRequest,
 ) -> Result<output::TerminateInstancesResult, ApiError> {
-    let ids = instance_ids(req.instance_ids)?;
+    let ids = req.instance_ids;
     let skip_os_shutdown = req.skip_os_shutdown.unwrap_or(false);
     Ok(output::TerminateInstancesResult {
         terminating_instances: state_changes(
@@ -563,7 +546,7 @@ pub async fn reboot_instances(
     who: &Principal,
     req: input::RebootInstancesRequest,
 ) -> Result<(), ApiError> {
-    let ids = instance_ids(req.instance_ids)?;
+    let ids = req.instance_ids;
     Ok(engine.reboot_instances(&who.account_id, ids).await?)
 }
 

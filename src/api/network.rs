@@ -2,7 +2,7 @@
 
 use super::error::ApiError;
 use super::generated::{input, output};
-use super::params::{filters, page, tag_set};
+use super::params::{attribute_flag, filters, page, tag_set};
 use super::Principal;
 use crate::engine::network::{SecurityGroup, Subnet, Vpc, SUBNET_ADDRESSES};
 use crate::engine::Engine;
@@ -117,7 +117,7 @@ pub async fn describe_vpc_attribute(
     let value = engine
         .vpc_attribute(&who.account_id, &req.vpc_id, &req.attribute)
         .await?;
-    let value = Some(output::AttributeBooleanValue { value: Some(value) });
+    let value = attribute_flag(value);
     let mut answer = output::DescribeVpcAttributeResult {
         vpc_id: Some(req.vpc_id),
         ..Default::default()

@@ -111,6 +111,23 @@ pub fn tag_set(tags: Vec<Tag>) -> Option<Vec<output::Tag>> {
     )
 }
 
+/// An attribute answer's `<x><value>..</value></x>`.
+pub fn attribute_value(v: impl Into<String>) -> Option<output::AttributeValue> {
+    Some(output::AttributeValue {
+        value: Some(v.into()),
+    })
+}
+
+/// `<x><value>true</value></x>`.
+pub fn attribute_flag(v: bool) -> Option<output::AttributeBooleanValue> {
+    Some(output::AttributeBooleanValue { value: Some(v) })
+}
+
+/// An attribute element with nothing in it: the resource has no such value.
+pub fn empty_attribute() -> Option<output::AttributeValue> {
+    Some(output::AttributeValue::default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::instances::RunRequest;
 use super::EngineError;
+pub use crate::domain::{HttpTokens, MetadataSwitch, Tenancy};
 use crate::store::images::ImageRow;
 
 /// `MetadataOptions` as the client sent them; `resolve` checks them and fills EC2's defaults.
@@ -31,54 +32,6 @@ pub struct BlockDeviceRequest {
     pub throughput: Option<i64>,
     pub no_device: Option<String>,
     pub virtual_name: Option<String>,
-}
-
-/// `HttpTokens`: whether IMDSv2's session tokens are required.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HttpTokens {
-    Optional,
-    Required,
-}
-
-impl HttpTokens {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HttpTokens::Optional => "optional",
-            HttpTokens::Required => "required",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<HttpTokens> {
-        match value {
-            "optional" => Some(HttpTokens::Optional),
-            "required" => Some(HttpTokens::Required),
-            _ => None,
-        }
-    }
-}
-
-/// `HttpEndpoint`, `InstanceMetadataTags` and `HttpProtocolIpv6`: each enabled or disabled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetadataSwitch {
-    Enabled,
-    Disabled,
-}
-
-impl MetadataSwitch {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MetadataSwitch::Enabled => "enabled",
-            MetadataSwitch::Disabled => "disabled",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<MetadataSwitch> {
-        match value {
-            "enabled" => Some(MetadataSwitch::Enabled),
-            "disabled" => Some(MetadataSwitch::Disabled),
-            _ => None,
-        }
-    }
 }
 
 /// An instance's metadata options, as DescribeInstances shows them.
@@ -162,34 +115,7 @@ impl MetadataOptions {
     }
 }
 
-/// `Placement.Tenancy`. There is one host: the value is recorded and shown, and changes
-/// where nothing runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Tenancy {
-    #[default]
-    Default,
-    Dedicated,
-    Host,
-}
-
 impl Tenancy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tenancy::Default => "default",
-            Tenancy::Dedicated => "dedicated",
-            Tenancy::Host => "host",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Tenancy> {
-        match value {
-            "default" => Some(Tenancy::Default),
-            "dedicated" => Some(Tenancy::Dedicated),
-            "host" => Some(Tenancy::Host),
-            _ => None,
-        }
-    }
-
     /// The tenancy asked for. Unlike the metadata options, an empty value is "not chosen":
     /// the Placement structure's strings are sent empty by clients (Terraform's
     /// `Placement.AvailabilityZone=`) and EC2 takes them so.
