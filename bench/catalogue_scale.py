@@ -114,7 +114,7 @@ def main():
     server = subprocess.Popen([args.binary, "serve", "--database", database, "--data-dir", work,
                                "--listen", "127.0.0.1:%d" % port],
                               stdout=subprocess.PIPE, stderr=log, text=True,
-                              env={**os.environ, "EC2GW_LOG": "info"})
+                              env={**os.environ, "EC2GW_LOG": "info", "EC2GW_NETWORK": "off"})
     try:
         for line in server.stdout:
             if line.startswith("Endpoint:"):

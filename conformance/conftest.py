@@ -98,8 +98,27 @@ def tail(path: Path, lines: int) -> str:
 
 
 def clean_env() -> dict[str, str]:
-    """The environment without any AWS_* or EC2GW_* settings of the person running the suite."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "EC2GW_"))}
+    """The environment without any AWS_* or EC2GW_* settings of the person running the suite.
+    Gateways build no host network unless a test asks for one (`network_env`)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "EC2GW_"))}
+    env["EC2GW_NETWORK"] = "off"
+    return env
+
+
+def network_env(pool: str) -> dict[str, str]:
+    """clean_env() for a gateway that builds its VPCs on this host, its public addresses from
+    `pool` (a block of 198.19.0.0/16 of its own, so that gateways running at once never route
+    the same address; the README's gateway uses 198.18.0.0/15)."""
+    env = clean_env()
+    env["EC2GW_NETWORK"] = "linux"
+    env["EC2GW_PUBLIC_POOL"] = pool
+    return env
+
+
+def purge_network(binary: Path, database_url: str, data_dir: Path) -> None:
+    """Removes every namespace, bridge and dnsmasq this database's gateways made on the host."""
+    proc = run_admin(binary, database_url, data_dir, "network", "purge")
+    assert proc.returncode == 0, proc.stderr
 
 
 def run_admin(binary: Path, database_url: str, data_dir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -206,8 +225,10 @@ def gateway(ec2gw_bin, database_url, tmp_path_factory, request) -> Gateway:
     # are test_real_guest.py's own gateway on qemu:///system).
     cmd = [str(ec2gw_bin), "serve", "--listen", listen, "--database", database_url, "--data-dir", str(data_dir),
            "--libvirt-uri", "test:///default", "--domain-type", "test"]
+    # VPCs are built on the host for real (namespaces, bridges, dnsmasq, nftables).
+    env = network_env("198.19.1.0/24")
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
-        process = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=clean_env())
+        process = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
 
     gw = Gateway(
         binary=ec2gw_bin,
@@ -233,6 +254,7 @@ def gateway(ec2gw_bin, database_url, tmp_path_factory, request) -> Gateway:
             )
     finally:
         stop(process)
+        purge_network(ec2gw_bin, database_url, data_dir)
 
 
 GATEWAY_KEY = pytest.StashKey[Gateway]()

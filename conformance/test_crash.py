@@ -311,7 +311,7 @@ def test_two_gateways_on_one_host_leave_each_others_domains_alone(gw, ec2gw_bin,
     """Two gateways with their own databases on one libvirt host (a developer's gateway and a
     test run, or two test runs): each one's orphan sweep must not take the other's domains
     for orphans of its own."""
-    other = RealGateway(ec2gw_bin, searchable_workdir("ec2gw-crash-other-"))
+    other = RealGateway(ec2gw_bin, searchable_workdir("ec2gw-crash-other-"), public_pool="198.19.3.0/24")
     try:
         other.import_image(test_image)
         other.start()

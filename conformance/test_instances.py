@@ -347,10 +347,8 @@ def expected_instance(image_id: str, key: str | None, instance_type: str, token:
             "HttpEndpoint": "enabled", "HttpProtocolIpv6": "disabled", "InstanceMetadataTags": "disabled",
         },
         "Monitoring": {"State": "disabled"},
-        "NetworkInterfaces": [],
         "Placement": {"AvailabilityZone": ZONE, "GroupName": "", "Tenancy": "default"},
         "PlatformDetails": "Linux/UNIX",
-        "PrivateDnsName": "",
         "ProductCodes": [],
         "PublicDnsName": "",
         "RootDeviceName": "/dev/xvda",
@@ -375,6 +373,27 @@ def check_instance(instance: dict, expected: dict) -> None:
             assert sorted(instance["Tags"], key=lambda t: t["Key"]) == sorted(value, key=lambda t: t["Key"])
         else:
             assert instance[field] == value, (field, instance[field])
+    check_addresses(instance, expected)
+
+
+def check_addresses(instance: dict, expected: dict) -> None:
+    """A live instance's primary interface in its default subnet: a private address from the
+    subnet's block (the lowest free from +4), its DNS name, and a public address given at
+    launch (default subnets map one)."""
+    if instance["State"]["Name"] == "terminated":
+        assert instance["NetworkInterfaces"] == [] and "PrivateIpAddress" not in instance
+        return
+    [eni] = instance["NetworkInterfaces"]
+    private = instance["PrivateIpAddress"]
+    assert private.startswith("172.31.") and eni["PrivateIpAddress"] == private
+    assert instance["PrivateDnsName"] == f"ip-{private.replace('.', '-')}.ec2.internal"
+    assert eni["Attachment"]["DeviceIndex"] == 0 and eni["Attachment"]["Status"] == "attached"
+    assert eni["SubnetId"] == expected["SubnetId"] and eni["VpcId"] == expected["VpcId"]
+    assert eni["Groups"] == expected["SecurityGroups"]
+    assert eni["PrivateIpAddresses"] == [{"Association": eni["Association"], "Primary": True,
+                                          "PrivateDnsName": instance["PrivateDnsName"], "PrivateIpAddress": private}]
+    assert instance["PublicIpAddress"] == eni["Association"]["PublicIp"]
+    assert eni["Association"]["IpOwnerId"] == "amazon"
 
 
 def test_run_instances_answers_every_field(web, gateway, network):
@@ -400,8 +419,7 @@ def test_run_instances_answers_every_field(web, gateway, network):
         "VolumeId": bdm["Ebs"]["VolumeId"], "Status": "attached",
         "AttachTime": instance["LaunchTime"], "DeleteOnTermination": True,
     }
-    # In the default subnet, but with no address: none is invented.
-    for absent in ("PrivateIpAddress", "PublicIpAddress", "IamInstanceProfile",
+    for absent in ("IamInstanceProfile",
                    "InstanceLifecycle", "SpotInstanceRequestId", "Platform", "KernelId", "RamdiskId"):
         assert absent not in instance, absent
 
@@ -1826,8 +1844,18 @@ def test_run_instances_network_errors(ec2, image, client_for, second_account):
                    "Network interfaces and an instance-level subnet ID may not be specified on the same request"):
         ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=net["SubnetId"],
                           NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": net["SubnetId"]}])
-    with api_error("UnsupportedOperation"):
+    # No subnet named: the first zone's default subnet, which 172.31.16.10 is not in.
+    with api_error("InvalidParameterValue", "Address 172.31.16.10 does not fall within the subnet's address range"):
         ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
                           NetworkInterfaces=[{"DeviceIndex": 0, "PrivateIpAddress": "172.31.16.10"}])
+    with api_error("InvalidParameterValue", "Address 172.31.16.2 does not fall within the subnet's address range"):
+        ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=net["SubnetId"],
+                          PrivateIpAddress="172.31.16.2")  # EC2's reserved +2
+    with api_error("InvalidParameterCombination"):
+        ec2.run_instances(ImageId=image, MinCount=2, MaxCount=2, SubnetId=net["SubnetId"],
+                          PrivateIpAddress="172.31.16.10")
+    with api_error("UnsupportedOperation"):
+        ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
+                          NetworkInterfaces=[{"DeviceIndex": 0, "Ipv6AddressCount": 1}])
     # Nothing was launched by any of these.
     assert ids_where(ec2) == before

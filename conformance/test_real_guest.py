@@ -36,6 +36,8 @@ from conftest import (
     admin_json,
     clean_env,
     create_account,
+    network_env,
+    purge_network,
     free_port,
     make_client,
     stop,
@@ -179,6 +181,8 @@ class RealGateway:
     account: Account | None = None
     image_id: str | None = None
     instance_ids: set[str] = field(default_factory=set)
+    # Its own block of public addresses (see conftest.network_env).
+    public_pool: str = "198.19.2.0/24"
 
     def __post_init__(self):
         self.data_dir = self.work / "data"
@@ -211,7 +215,7 @@ class RealGateway:
         cmd = [str(self.binary), "--config", str(self.config_path), "serve",
                "--listen", f"127.0.0.1:{self.port}", "--database", self.database_url,
                "--data-dir", str(self.data_dir), "--libvirt-uri", URI, "--domain-type", "qemu"]
-        env = clean_env()
+        env = network_env(self.public_pool)
         env["EC2GW_LOG"] = "info"
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
             process = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
@@ -268,6 +272,7 @@ class RealGateway:
         leftovers = sorted((self.instance_ids & domain_names()) | domains_under(self.data_dir))
         for name in leftovers:
             remove_domain(name)
+        purge_network(self.binary, self.database_url, self.data_dir)
         return leftovers
 
 

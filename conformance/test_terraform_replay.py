@@ -286,16 +286,23 @@ def read_instance(tf, *, instance_type: str, user_data: str) -> list[str]:
         "State": "applied", "HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled",
         "HttpProtocolIpv6": "disabled", "InstanceMetadataTags": "disabled"}
     assert instance["CapacityReservationSpecification"] == {"CapacityReservationPreference": "open"}
-    assert (instance["PublicDnsName"], instance["PrivateDnsName"]) == ("", "")
-    # In the account's default subnet and VPC and its default group; no address is invented
-    # (the provider sets the ip and dns fields null).
+    # In the account's default subnet and VPC and its default group, with the addresses a
+    # default subnet gives: a private one of the subnet (its DNS name) and a public one.
     assert instance["SubnetId"] == subnet["SubnetId"]
     assert instance["VpcId"] == subnet["VpcId"]
-    for absent in ("PublicIpAddress", "PrivateIpAddress", "OutpostArn", "IamInstanceProfile",
+    private = instance["PrivateIpAddress"]
+    assert private.startswith("172.31.")
+    assert (instance["PublicDnsName"], instance["PrivateDnsName"]) == (
+        "", f"ip-{private.replace('.', '-')}.ec2.internal")
+    assert instance["PublicIpAddress"].startswith("198.19.")
+    for absent in ("OutpostArn", "IamInstanceProfile",
                    "PrivateDnsNameOptions", "SpotInstanceRequestId", "InstanceLifecycle"):
         assert absent not in instance, absent
-    # Every networkInterfaceSet item must carry attachment.deviceIndex: there are none.
-    assert instance["NetworkInterfaces"] == []
+    # Every networkInterfaceSet item must carry attachment.deviceIndex (the provider finds the
+    # primary interface, device 0, by it).
+    [eni] = instance["NetworkInterfaces"]
+    assert eni["Attachment"]["DeviceIndex"] == 0 and eni["PrivateIpAddress"] == private
+    assert eni["SubnetId"] == subnet["SubnetId"] and eni["SourceDestCheck"] is True
     # vpc_security_group_ids is read from groupSet when the instance has a subnet.
     assert instance["SecurityGroups"] == [{"GroupId": group["GroupId"], "GroupName": "default"}]
     assert instance["SourceDestCheck"] is True

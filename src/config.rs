@@ -43,6 +43,11 @@ pub struct FileConfig {
     pub launch_timeout_seconds: Option<u64>,
     pub reconcile_interval_ms: Option<u64>,
     pub metrics_listen: Option<String>,
+    pub public_pool: Option<String>,
+    pub max_vpcs: Option<i64>,
+    pub max_addresses: Option<i64>,
+    pub network: Option<String>,
+    pub uplink_egress: Option<bool>,
 }
 
 /// An `[[instance_types]]` table.
@@ -77,6 +82,12 @@ pub enum ConfigError {
     },
     #[error("listen address {0:?} is not HOST:PORT")]
     Listen(String),
+    #[error(
+        "public_pool {0:?} is not an IPv4 CIDR block of at least 8 addresses (e.g. 198.18.0.0/15)"
+    )]
+    PublicPool(String),
+    #[error("network {0:?} is neither \"linux\" nor \"off\"")]
+    Network(String),
 }
 
 impl FileConfig {
@@ -132,7 +143,19 @@ pub struct Config {
     pub reconcile_interval: std::time::Duration,
     /// Where Prometheus scrapes `/metrics`; none (the default) serves no metrics.
     pub metrics_listen: Option<SocketAddr>,
+    /// Where public addresses come from: by default 198.18.0.0/15, a block set aside for
+    /// testing that lives only on this host.
+    pub public_pool: crate::cidr::Cidr,
+    pub max_vpcs: i64,
+    pub max_addresses: i64,
+    /// `linux`: VPCs are built on this host (namespaces, bridges, dnsmasq, nftables); `off`:
+    /// recorded only (libvirt's test driver, tests of the API alone).
+    pub network: String,
+    /// Whether guests may reach beyond the host through its uplink (masqueraded).
+    pub uplink_egress: bool,
 }
+
+pub const DEFAULT_PUBLIC_POOL: &str = "198.18.0.0/15";
 
 pub const DEFAULT_LIBVIRT_URI: &str = "qemu:///system";
 pub const DEFAULT_DOMAIN_TYPE: &str = "qemu";
@@ -268,6 +291,28 @@ impl Config {
             endpoint_host: flags.endpoint_host.or(file.endpoint_host),
             max_body_bytes: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
             max_instances: file.max_instances.unwrap_or(DEFAULT_MAX_INSTANCES),
+            public_pool: {
+                let text = std::env::var("EC2GW_PUBLIC_POOL")
+                    .ok()
+                    .or(file.public_pool)
+                    .unwrap_or_else(|| DEFAULT_PUBLIC_POOL.to_owned());
+                crate::cidr::Cidr::parse(&text)
+                    .filter(|c| c.prefix() <= 29)
+                    .ok_or(ConfigError::PublicPool(text))?
+            },
+            max_vpcs: file.max_vpcs.unwrap_or(5),
+            max_addresses: file.max_addresses.unwrap_or(5),
+            network: {
+                let network = std::env::var("EC2GW_NETWORK")
+                    .ok()
+                    .or(file.network)
+                    .unwrap_or_else(|| "linux".to_owned());
+                if network != "linux" && network != "off" {
+                    return Err(ConfigError::Network(network));
+                }
+                network
+            },
+            uplink_egress: file.uplink_egress.unwrap_or(false),
             region,
             metrics_listen,
         })
@@ -294,6 +339,9 @@ impl Config {
             reboot_timeout: self.reboot_timeout,
             launch_timeout: self.launch_timeout,
             reconcile_interval: self.reconcile_interval,
+            public_pool: self.public_pool,
+            max_vpcs: self.max_vpcs,
+            max_addresses: self.max_addresses,
         }
     }
 }

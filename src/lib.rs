@@ -2,10 +2,12 @@
 
 pub mod api;
 pub mod auth;
+pub mod cidr;
 pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod filter;
+pub mod hostnet;
 pub mod hypervisor;
 pub mod metrics;
 pub mod protocol;

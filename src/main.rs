@@ -9,6 +9,7 @@ use ec2gw::config::{self, Config, FileConfig, Overrides};
 use ec2gw::engine::accounts::{AccessKey, Admin, KeyStatus};
 use ec2gw::engine::images::ImportRequest;
 use ec2gw::engine::{reconciler, Engine};
+use ec2gw::hostnet::{HostNetSettings, HostNetwork, LinuxNetwork};
 use ec2gw::hypervisor::libvirt::Libvirt;
 use ec2gw::hypervisor::reach;
 use ec2gw::server::{self, Gateway};
@@ -89,6 +90,17 @@ enum AdminCommand {
     /// The key that seals access key secrets in the database: rotate, new-key.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// The host network this database's VPCs made: purge.
+    #[command(subcommand)]
+    Network(NetworkCommand),
+}
+
+#[derive(Subcommand)]
+enum NetworkCommand {
+    /// Remove every namespace, bridge, veth, route, nftables table and dnsmasq this database's
+    /// gateways made on this host (the database keeps its rows: the next gateway started on it
+    /// builds them again).
+    Purge,
 }
 
 #[derive(Subcommand)]
@@ -254,6 +266,14 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), String> {
             })?;
         println!("libvirt {} (domain type {})", config.libvirt_uri, config.domain_type);
         let engine = Engine::open(store, settings, Arc::new(hypervisor)).map_err(|e| e.to_string())?;
+        let engine = if config.network == "linux" {
+            let network = LinuxNetwork::new(host_network_settings(&config, engine.deployment()));
+            println!("Host network: VPCs built here (deployment {}), public addresses from {}", engine.deployment(), config.public_pool);
+            engine.with_host_network(Arc::new(network))
+        } else {
+            println!("Host network: off (VPCs are recorded only)");
+            engine
+        };
         let gateway = Arc::new(Gateway::new(engine.clone(), config.max_body_bytes));
         // One stop signal for the server and the reconciler.
         let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -287,6 +307,16 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), String> {
         }
         served
     })
+}
+
+/// How this gateway's VPCs are built on the host.
+fn host_network_settings(config: &Config, deployment: &str) -> HostNetSettings {
+    HostNetSettings {
+        deployment: deployment.to_owned(),
+        pool: (config.public_pool.network(), config.public_pool.prefix()),
+        state_dir: config.data_dir.join("network"),
+        uplink_egress: config.uplink_egress,
+    }
 }
 
 /// Creates the data directory (0711: QEMU may pass through it to the disk directories, no one
@@ -469,6 +499,13 @@ fn admin(cli: &Cli, json: bool, command: &AdminCommand) -> Result<(), String> {
                     ),
                 }
             }
+        }
+        AdminCommand::Network(NetworkCommand::Purge) => {
+            let deployment = admin.deployment().map_err(err)?;
+            LinuxNetwork::new(host_network_settings(&config, &deployment))
+                .purge()
+                .map_err(|e| e.to_string())?;
+            println!("Removed the host network of deployment {deployment}.");
         }
         AdminCommand::Secrets(SecretsCommand::NewKey) => {
             println!("{}", *MasterKey::generate().to_base64());

@@ -337,6 +337,9 @@ async fn launches_from_two_gateways_never_exceed_the_hosts_capacity() {
         reboot_timeout: std::time::Duration::from_secs(5),
         launch_timeout: std::time::Duration::from_secs(1),
         reconcile_interval: std::time::Duration::from_millis(100),
+        public_pool: ec2gw::cidr::Cidr::parse("198.19.250.0/24").expect("pool"),
+        max_vpcs: 5,
+        max_addresses: 5,
     };
     let mut engines = Vec::new();
     for _ in 0..2 {

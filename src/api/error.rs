@@ -6,6 +6,7 @@ use crate::engine::launch::{
     BlockDeviceFault, LaunchParameter, HOP_LIMITS, VOLUME_IOPS, VOLUME_THROUGHPUT, VOLUME_TYPE,
     VOLUME_TYPES,
 };
+use crate::engine::network::actions::NetworkFault;
 use crate::engine::EngineError;
 use crate::store::StoreError;
 
@@ -192,7 +193,7 @@ fn engine_parts(e: &EngineError) -> (&'static str, u16, String) {
             503,
             "The request has failed due to a temporary failure of the server.".into(),
         ),
-        EngineError::Store(_) | EngineError::Io(_) => (
+        EngineError::Store(_) | EngineError::Io(_) | EngineError::NetworkNotReady(_) => (
             "InternalError",
             500,
             "An internal error has occurred".into(),
@@ -287,6 +288,18 @@ fn engine_parts(e: &EngineError) -> (&'static str, u16, String) {
                 (Kind::SecurityGroup, many) => {
                     format!("The security groups '{}' do not exist", many.join(", "))
                 }
+                (Kind::InternetGateway, [one]) => {
+                    format!("The internetGateway ID '{one}' does not exist")
+                }
+                (Kind::RouteTable, [one]) => format!("The routeTable ID '{one}' does not exist"),
+                (Kind::RouteTableAssociation | Kind::AddressAssociation, [one]) => {
+                    format!("The association ID '{one}' does not exist")
+                }
+                (Kind::NetworkInterface, [one]) => {
+                    format!("The networkInterface ID '{one}' does not exist")
+                }
+                (Kind::Allocation, [one]) => format!("The allocation ID '{one}' does not exist"),
+                (_, [one]) => format!("The ID '{one}' does not exist"),
                 (_, many) => format!("The resources '{}' do not exist", many.join(", ")),
             };
             (kind.descriptor().not_found_code, 400, message)
@@ -391,10 +404,162 @@ fn engine_parts(e: &EngineError) -> (&'static str, u16, String) {
         EngineError::OperationNotPermitted(message) => ("OperationNotPermitted", 400, message.clone()),
         EngineError::UnsupportedOperation(message) => ("UnsupportedOperation", 400, message.clone()),
         EngineError::Hypervisor(_) => ("InternalError", 500, "An internal error has occurred".into()),
+        EngineError::Network(fault) => network_parts(fault),
+        EngineError::AddressNotFound(ip) => (
+            "InvalidAddress.NotFound",
+            400,
+            format!("Address '{ip}' not found."),
+        ),
+        EngineError::MissingParameter(message) => ("MissingParameter", 400, message.clone()),
         EngineError::InvalidImageAttribute(_) => (
             "InvalidRequest",
             400,
             "The request received was invalid.".into(),
+        ),
+    }
+}
+
+/// EC2's words for a refused networking call.
+fn network_parts(fault: &NetworkFault) -> (&'static str, u16, String) {
+    use crate::engine::ids::Kind;
+    match fault {
+        NetworkFault::InvalidCidr { parameter, value } => (
+            "InvalidParameterValue",
+            400,
+            format!("Value ({value}) for parameter {parameter} is invalid. This is not a valid CIDR block."),
+        ),
+        NetworkFault::VpcRange(cidr) => ("InvalidVpc.Range", 400, format!("The CIDR '{cidr}' is invalid.")),
+        NetworkFault::SubnetRange(cidr) => {
+            ("InvalidSubnet.Range", 400, format!("The CIDR '{cidr}' is invalid."))
+        }
+        NetworkFault::SubnetConflict(cidr) => (
+            "InvalidSubnet.Conflict",
+            400,
+            format!("The CIDR '{cidr}' conflicts with another subnet"),
+        ),
+        NetworkFault::DependencyViolation { kind, id } => {
+            let what = match kind {
+                Kind::Vpc => "vpc",
+                Kind::Subnet => "subnet",
+                Kind::RouteTable => "routeTable",
+                Kind::InternetGateway => "internetGateway",
+                _ => "resource",
+            };
+            (
+                "DependencyViolation",
+                400,
+                format!("The {what} '{id}' has dependencies and cannot be deleted."),
+            )
+        }
+        NetworkFault::VpcLimitExceeded => (
+            "VpcLimitExceeded",
+            400,
+            "The maximum number of VPCs has been reached.".into(),
+        ),
+        NetworkFault::AddressLimitExceeded => (
+            "AddressLimitExceeded",
+            400,
+            "The maximum number of addresses has been reached.".into(),
+        ),
+        NetworkFault::NoFreePublicAddress => (
+            "InsufficientAddressCapacity",
+            400,
+            "There are not enough free addresses in the public address pool to satisfy the request.".into(),
+        ),
+        NetworkFault::GatewayAttached { gateway_id, vpc_id } => (
+            "Resource.AlreadyAssociated",
+            400,
+            format!("resource {gateway_id} is already attached to network {vpc_id}"),
+        ),
+        NetworkFault::VpcHasGateway { vpc_id } => (
+            "Resource.AlreadyAssociated",
+            400,
+            format!("Network {vpc_id} already has an internet gateway attached"),
+        ),
+        NetworkFault::GatewayNotAttached { gateway_id, vpc_id } => (
+            "Gateway.NotAttached",
+            400,
+            format!("resource {gateway_id} is not attached to network {vpc_id}"),
+        ),
+        NetworkFault::SubnetAssociated { subnet_id } => (
+            "Resource.AlreadyAssociated",
+            400,
+            format!("the specified association for subnet {subnet_id} conflicts with an existing association"),
+        ),
+        NetworkFault::RouteExists { destination, .. } => (
+            "RouteAlreadyExists",
+            400,
+            format!("The route identified by {destination} already exists."),
+        ),
+        NetworkFault::RouteNotFound { route_table_id, destination } => (
+            "InvalidRoute.NotFound",
+            400,
+            format!("no route with destination-cidr-block {destination} in route table {route_table_id}"),
+        ),
+        NetworkFault::LocalRoute { route_table_id, destination } => (
+            "InvalidParameterValue",
+            400,
+            format!("cannot remove local route {destination} in route table {route_table_id}"),
+        ),
+        NetworkFault::MainAssociation(id) => (
+            "InvalidParameterValue",
+            400,
+            format!("cannot disassociate the main route table association {id}"),
+        ),
+        NetworkFault::DifferentVpc { id, vpc_id } => (
+            "InvalidParameterValue",
+            400,
+            format!("The resource '{id}' is not in network {vpc_id}"),
+        ),
+        NetworkFault::AddressAssociated(id) => (
+            "Resource.AlreadyAssociated",
+            400,
+            format!("resource {id} is already associated"),
+        ),
+        NetworkFault::AddressInUse(id) => (
+            "InvalidIPAddress.InUse",
+            400,
+            format!("Address {id} is in use."),
+        ),
+        NetworkFault::NoInterface(id) => (
+            "InvalidInstanceID",
+            400,
+            format!("The instance '{id}' has no network interface (it was launched before instances had one)"),
+        ),
+        NetworkFault::NotInterfaceAddress { interface_id, address } => (
+            "InvalidParameterValue",
+            400,
+            format!("The network interface {interface_id} has no private address {address}"),
+        ),
+        NetworkFault::RouteTarget => (
+            "InvalidParameterCombination",
+            400,
+            "The request must contain exactly one of gatewayId, networkInterfaceId or instanceId".into(),
+        ),
+        NetworkFault::DefaultVpcExists => (
+            "DefaultVpcAlreadyExists",
+            400,
+            "A Default VPC already exists for this account in this region.".into(),
+        ),
+        NetworkFault::NoDefaultVpc => (
+            "VPCIdNotSpecified",
+            400,
+            "No default VPC for this user. GroupName is only supported for EC2-Classic and default VPC.".into(),
+        ),
+        NetworkFault::AddressOutsideSubnet { address, .. } => (
+            "InvalidParameterValue",
+            400,
+            format!("Address {address} does not fall within the subnet's address range"),
+        ),
+        NetworkFault::PrivateAddressInUse(_) => (
+            "InvalidIPAddress.InUse",
+            400,
+            "The specified address is already in use.".into(),
+        ),
+        NetworkFault::SubnetFull(subnet_id) => (
+            "InsufficientFreeAddressesInSubnet",
+            400,
+            format!("There are not enough free addresses in subnet '{subnet_id}' to satisfy the requested number of instances."),
         ),
     }
 }

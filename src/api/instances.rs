@@ -27,10 +27,14 @@ use crate::engine::{Engine, EngineError};
 struct InterfaceRequest {
     subnet_id: Option<String>,
     security_group_ids: Vec<String>,
+    private_ip_address: Option<String>,
+    associate_public_ip_address: Option<bool>,
+    delete_on_termination: Option<bool>,
+    description: Option<String>,
 }
 
-/// `NetworkInterface.N`: only a new primary interface (device 0) in a subnet, with groups,
-/// can be honoured here; actions.toml refuses the members that need addresses.
+/// `NetworkInterface.N`: only a new primary interface (device 0); actions.toml refuses the
+/// members that need what is not served (IPv6, an existing interface, prefixes).
 fn primary_interface(
     interfaces: Vec<input::InstanceNetworkInterfaceSpecification>,
 ) -> Result<Option<InterfaceRequest>, ApiError> {
@@ -48,11 +52,13 @@ fn primary_interface(
     if interface.device_index.is_some_and(|i| i != 0) {
         return Err(only_one());
     }
-    // AssociatePublicIpAddress, DeleteOnTermination, Description: every instance's interface
-    // is public-facing and goes with it here.
     Ok(Some(InterfaceRequest {
         subnet_id: interface.subnet_id.filter(|v| !v.is_empty()),
         security_group_ids: interface.groups,
+        private_ip_address: interface.private_ip_address.filter(|v| !v.is_empty()),
+        associate_public_ip_address: interface.associate_public_ip_address,
+        delete_on_termination: interface.delete_on_termination,
+        description: interface.description,
     }))
 }
 
@@ -81,6 +87,8 @@ fn run_request(req: input::RunInstancesRequest) -> Result<RunRequest, ApiError> 
     let mut subnet_id = req.subnet_id;
     let mut security_group_ids = req.security_group_ids;
     let security_groups = req.security_groups;
+    let mut private_ip_address = req.private_ip_address.filter(|v| !v.is_empty());
+    let mut interface_options = (None, None, None);
     if let Some(interface) = primary_interface(req.network_interfaces)? {
         if subnet_id.is_some() {
             return Err(ApiError::InvalidParameterCombination(
@@ -92,8 +100,19 @@ fn run_request(req: input::RunInstancesRequest) -> Result<RunRequest, ApiError> 
                 "Network interfaces and an instance-level security groups may not be specified on the same request".into(),
             ));
         }
+        if private_ip_address.is_some() && interface.private_ip_address.is_some() {
+            return Err(ApiError::InvalidParameterCombination(
+                "Network interfaces and an instance-level private IP address may not be specified on the same request".into(),
+            ));
+        }
         subnet_id = interface.subnet_id;
         security_group_ids = interface.security_group_ids;
+        private_ip_address = private_ip_address.or(interface.private_ip_address);
+        interface_options = (
+            interface.associate_public_ip_address,
+            interface.delete_on_termination,
+            interface.description,
+        );
     }
     // Placement.GroupName: accepted as AWS does (no placement groups here).
     let placement = req.placement.unwrap_or_default();
@@ -109,6 +128,10 @@ fn run_request(req: input::RunInstancesRequest) -> Result<RunRequest, ApiError> 
         security_groups,
         subnet_id,
         availability_zone: placement.availability_zone,
+        private_ip_address,
+        associate_public_ip: interface_options.0,
+        interface_delete_on_termination: interface_options.1,
+        interface_description: interface_options.2,
         block_device_mappings,
         instance_tags: Vec::new(),
         volume_tags: Vec::new(),
@@ -239,6 +262,21 @@ fn instance(engine: &Engine, instance: Instance) -> output::Instance {
         .instance_type(&instance.row.instance_type)
         .map_or((1, 1), |t| (t.cores(), t.threads_per_core()));
     let metadata = instance.metadata_options;
+    let primary = instance
+        .interfaces
+        .iter()
+        .find(|i| i.row.device_index == Some(0));
+    let private_dns_name = primary
+        .map(|i| i.private_dns_name.clone())
+        .unwrap_or_default();
+    let private_ip_address = primary.and_then(|i| i.private_ip().map(str::to_owned));
+    let public_ip_address = primary.and_then(|i| i.public_ip().map(str::to_owned));
+    let source_dest_check = primary.is_none_or(|i| i.row.source_dest_check);
+    let network_interfaces = instance
+        .interfaces
+        .into_iter()
+        .map(super::interfaces::instance_interface)
+        .collect();
     let row = instance.row;
     let state_reason = row
         .state_reason_code
@@ -254,7 +292,9 @@ fn instance(engine: &Engine, instance: Instance) -> output::Instance {
         });
     output::Instance {
         state: state(row.state),
-        private_dns_name: Some(String::new()),
+        private_dns_name: Some(private_dns_name),
+        private_ip_address,
+        public_ip_address,
         public_dns_name: Some(String::new()),
         state_transition_reason: Some(row.transition_reason),
         key_name: row.key_name,
@@ -280,7 +320,7 @@ fn instance(engine: &Engine, instance: Instance) -> output::Instance {
         }),
         subnet_id: row.subnet_id,
         vpc_id: instance.vpc_id,
-        source_dest_check: Some(true),
+        source_dest_check: Some(source_dest_check),
         security_groups: group_set(&instance.groups),
         state_reason,
         architecture: Some(instance.architecture),
@@ -291,7 +331,7 @@ fn instance(engine: &Engine, instance: Instance) -> output::Instance {
         client_token: Some(row.client_token),
         tags: tag_set(instance.tags),
         hypervisor: Some("xen".into()),
-        network_interfaces: Some(Vec::new()),
+        network_interfaces: Some(network_interfaces),
         ebs_optimized: Some(row.ebs_optimized),
         ena_support: Some(false),
         cpu_options: Some(output::CpuOptions {

@@ -5,17 +5,22 @@
 //! map, HTTP, libvirt or the database.
 
 pub mod action;
+pub mod addresses;
 pub mod error;
+pub mod gateways;
 pub mod generated;
 pub mod images;
 pub mod instance_types;
 pub mod instances;
+pub mod interfaces;
 pub mod key_pairs;
 pub mod network;
 pub mod params;
 pub mod regions;
+pub mod routes;
 pub mod tags;
 pub mod volumes;
+pub mod vpcs;
 pub mod wire;
 
 pub use error::ApiError;

@@ -1,47 +1,49 @@
-//! DescribeVpcs, DescribeSubnets and DescribeSecurityGroups: the account's default network.
+//! How VPCs, subnets and security groups are answered, and their Describe calls.
 
 use super::error::ApiError;
 use super::generated::{input, output};
 use super::params::{attribute_flag, filters, page, tag_set};
 use super::Principal;
-use crate::engine::network::{SecurityGroup, Subnet, Vpc, SUBNET_ADDRESSES};
+use crate::engine::network::{SecurityGroup, Subnet, Vpc};
 use crate::engine::Engine;
 
-fn vpc(v: Vpc) -> output::Vpc {
+pub(super) fn vpc(v: Vpc) -> output::Vpc {
+    let r = v.row;
     output::Vpc {
         cidr_block_association_set: Some(vec![output::VpcCidrBlockAssociation {
-            cidr_block: Some(v.cidr_block.into()),
-            association_id: Some(v.cidr_association_id),
+            cidr_block: Some(r.cidr_block.clone()),
+            association_id: Some(r.cidr_association_id),
             cidr_block_state: Some(output::VpcCidrBlockState {
                 state: Some("associated".into()),
                 ..Default::default()
             }),
         }]),
-        vpc_id: Some(v.vpc_id),
-        owner_id: Some(v.owner_id),
-        state: Some("available".into()),
-        cidr_block: Some(v.cidr_block.into()),
+        vpc_id: Some(r.vpc_id),
+        owner_id: Some(r.account_id),
+        state: Some(r.state),
+        cidr_block: Some(r.cidr_block),
         dhcp_options_id: Some(v.dhcp_options_id),
         tags: tag_set(v.tags),
-        instance_tenancy: Some("default".into()),
-        is_default: Some(true),
+        instance_tenancy: Some(r.instance_tenancy),
+        is_default: Some(r.is_default),
         ..Default::default()
     }
 }
 
-fn subnet(s: Subnet) -> output::Subnet {
+pub(super) fn subnet(s: Subnet) -> output::Subnet {
+    let r = s.row;
     output::Subnet {
-        subnet_id: Some(s.subnet_id),
-        subnet_arn: Some(s.subnet_arn),
-        state: Some("available".into()),
-        vpc_id: Some(s.vpc_id),
-        owner_id: Some(s.owner_id),
-        cidr_block: Some(s.cidr_block),
-        available_ip_address_count: Some(i32::try_from(SUBNET_ADDRESSES).unwrap_or(i32::MAX)),
-        availability_zone: Some(s.zone),
+        subnet_id: Some(r.subnet_id),
+        subnet_arn: Some(s.arn),
+        state: Some(r.state),
+        vpc_id: Some(r.vpc_id),
+        owner_id: Some(r.account_id),
+        cidr_block: Some(r.cidr_block),
+        available_ip_address_count: Some(i32::try_from(s.available_addresses).unwrap_or(i32::MAX)),
+        availability_zone: Some(r.availability_zone),
         availability_zone_id: Some(s.zone_id),
-        default_for_az: Some(true),
-        map_public_ip_on_launch: Some(true),
+        default_for_az: Some(r.default_for_az),
+        map_public_ip_on_launch: Some(r.map_public_ip_on_launch),
         map_customer_owned_ip_on_launch: Some(false),
         assign_ipv6_address_on_creation: Some(false),
         enable_dns64: Some(false),
@@ -71,8 +73,8 @@ fn security_group(g: SecurityGroup) -> output::SecurityGroup {
     output::SecurityGroup {
         ip_permissions: Some(vec![all_traffic(
             vec![output::UserIdGroupPair {
-                user_id: Some(g.owner_id.clone()),
-                group_id: Some(g.group_id.clone()),
+                user_id: Some(g.row.account_id.clone()),
+                group_id: Some(g.row.group_id.clone()),
                 ..Default::default()
             }],
             Vec::new(),
@@ -84,12 +86,12 @@ fn security_group(g: SecurityGroup) -> output::SecurityGroup {
                 ..Default::default()
             }],
         )]),
-        owner_id: Some(g.owner_id),
-        group_id: Some(g.group_id),
-        group_name: Some(g.group_name.into()),
-        description: Some(g.description.into()),
-        vpc_id: Some(g.vpc_id),
-        security_group_arn: Some(g.group_arn),
+        owner_id: Some(g.row.account_id),
+        group_id: Some(g.row.group_id),
+        group_name: Some(g.row.group_name),
+        description: Some(g.row.description),
+        vpc_id: Some(g.row.vpc_id),
+        security_group_arn: Some(g.arn),
         tags: tag_set(g.tags),
     }
 }

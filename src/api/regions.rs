@@ -78,7 +78,9 @@ pub async fn describe_account_attributes(
     who: &Principal,
     req: input::DescribeAccountAttributesRequest,
 ) -> Result<output::DescribeAccountAttributesResult, ApiError> {
-    let attributes = engine.describe_account_attributes(&who.account_id, &req.attribute_names)?;
+    let attributes = engine
+        .describe_account_attributes(&who.account_id, &req.attribute_names)
+        .await?;
     Ok(output::DescribeAccountAttributesResult {
         account_attributes: Some(attributes.into_iter().map(attribute).collect()),
     })

@@ -138,6 +138,7 @@ fn create_account_with(conn: &mut DbConnection) -> Result<Account, EngineError> 
         let row = AccountRow {
             account_id: new_account_id(&mut rand::thread_rng()),
             created_at: timestamp_now(),
+            default_vpc_made: false,
         };
         if rows::insert_account(conn, &row)? {
             return Ok(Account {
@@ -227,6 +228,18 @@ pub struct Admin<'a> {
 }
 
 impl Admin<'_> {
+    /// The name of this database's host network objects (see `Engine::deployment`).
+    pub fn deployment(&self) -> Result<String, EngineError> {
+        self.store.run_now::<_, EngineError>(|conn| {
+            let fresh = hex::encode(rand::random::<[u8; 2]>());
+            Ok(crate::store::network::setting_or_init(
+                conn,
+                "deployment",
+                &fresh,
+            )?)
+        })
+    }
+
     pub fn create_account(&self) -> Result<Account, EngineError> {
         self.store.run_now(create_account_with)
     }

@@ -13,6 +13,16 @@ pub enum Kind {
     Subnet,
     Volume,
     Vpc,
+    InternetGateway,
+    RouteTable,
+    RouteTableAssociation,
+    NetworkInterface,
+    InterfaceAttachment,
+    Allocation,
+    AddressAssociation,
+    NetworkAcl,
+    DhcpOptions,
+    VpcCidrAssociation,
 }
 
 /// What there is to know of a kind of resource, in one place: its id, what tags call it, the
@@ -31,7 +41,7 @@ pub struct Descriptor {
 }
 
 /// Every kind, in the order of the enum (`Kind as usize` indexes it).
-pub const KINDS: [Descriptor; 8] = [
+pub const KINDS: [Descriptor; 18] = [
     Descriptor {
         kind: Kind::Image,
         prefix: "ami",
@@ -96,6 +106,86 @@ pub const KINDS: [Descriptor; 8] = [
         not_found_code: "InvalidVpcID.NotFound",
         malformed_code: "InvalidVpcID.Malformed",
     },
+    Descriptor {
+        kind: Kind::InternetGateway,
+        prefix: "igw",
+        resource_type: "internet-gateway",
+        taggable: true,
+        not_found_code: "InvalidInternetGatewayID.NotFound",
+        malformed_code: "InvalidInternetGatewayID.Malformed",
+    },
+    Descriptor {
+        kind: Kind::RouteTable,
+        prefix: "rtb",
+        resource_type: "route-table",
+        taggable: true,
+        not_found_code: "InvalidRouteTableID.NotFound",
+        malformed_code: "InvalidRouteTableId.Malformed",
+    },
+    Descriptor {
+        kind: Kind::RouteTableAssociation,
+        prefix: "rtbassoc",
+        resource_type: "route-table-association",
+        taggable: false,
+        not_found_code: "InvalidAssociationID.NotFound",
+        malformed_code: "InvalidAssociationID.Malformed",
+    },
+    Descriptor {
+        kind: Kind::NetworkInterface,
+        prefix: "eni",
+        resource_type: "network-interface",
+        taggable: true,
+        not_found_code: "InvalidNetworkInterfaceID.NotFound",
+        malformed_code: "InvalidNetworkInterfaceID.Malformed",
+    },
+    Descriptor {
+        kind: Kind::InterfaceAttachment,
+        prefix: "eni-attach",
+        resource_type: "network-interface-attachment",
+        taggable: false,
+        not_found_code: "InvalidAttachmentID.NotFound",
+        malformed_code: "InvalidAttachmentID.Malformed",
+    },
+    Descriptor {
+        kind: Kind::Allocation,
+        prefix: "eipalloc",
+        resource_type: "elastic-ip",
+        taggable: true,
+        not_found_code: "InvalidAllocationID.NotFound",
+        malformed_code: "InvalidAllocationID.Malformed",
+    },
+    Descriptor {
+        kind: Kind::AddressAssociation,
+        prefix: "eipassoc",
+        resource_type: "elastic-ip-association",
+        taggable: false,
+        not_found_code: "InvalidAssociationID.NotFound",
+        malformed_code: "InvalidAssociationID.Malformed",
+    },
+    Descriptor {
+        kind: Kind::NetworkAcl,
+        prefix: "acl",
+        resource_type: "network-acl",
+        taggable: true,
+        not_found_code: "InvalidNetworkAclID.NotFound",
+        malformed_code: "InvalidNetworkAclID.Malformed",
+    },
+    Descriptor {
+        kind: Kind::DhcpOptions,
+        prefix: "dopt",
+        resource_type: "dhcp-options",
+        taggable: true,
+        not_found_code: "InvalidDhcpOptionID.NotFound",
+        malformed_code: "InvalidDhcpOptionsId.Malformed",
+    },
+    Descriptor {
+        kind: Kind::VpcCidrAssociation,
+        prefix: "vpc-cidr-assoc",
+        resource_type: "vpc-cidr-block-association",
+        taggable: false,
+        not_found_code: "InvalidVpcCidrBlockAssociationID.NotFound",
+        malformed_code: "InvalidVpcCidrBlockAssociationID.Malformed",
+    },
 ];
 
 impl Kind {
@@ -112,9 +202,10 @@ impl Kind {
         self.descriptor().resource_type
     }
 
-    /// The kind an id names by its prefix, whether or not the rest is well formed.
+    /// The kind an id names by its prefix, whether or not the rest is well formed. Prefixes may
+    /// hold dashes (`eni-attach`), the hex part never does.
     pub fn of(id: &str) -> Option<Kind> {
-        let (prefix, _) = id.split_once('-')?;
+        let (prefix, _) = id.rsplit_once('-')?;
         KINDS.iter().find(|d| d.prefix == prefix).map(|d| d.kind)
     }
 }
@@ -177,7 +268,9 @@ mod tests {
         assert!(!is_well_formed(Kind::Image, "i-0123456789abcdef0"));
         assert_eq!(Kind::of("vol-0123"), Some(Kind::Volume));
         assert_eq!(Kind::of("sg-0123"), Some(Kind::SecurityGroup));
-        assert_eq!(Kind::of("eni-0123"), None);
+        assert_eq!(Kind::of("eni-0123"), Some(Kind::NetworkInterface));
+        assert_eq!(Kind::of("eni-attach-0123"), Some(Kind::InterfaceAttachment));
+        assert_eq!(Kind::of("nat-0123"), None);
         assert_eq!(Kind::of("nonsense"), None);
     }
 

@@ -12,7 +12,8 @@ pub use super::launch::{
     BlockDeviceRequest, HttpTokens, MetadataOptions, MetadataOptionsRequest, MetadataSwitch,
     Tenancy,
 };
-use super::network::{default_network, DefaultNetwork, Placement};
+use super::network::interfaces::{self as nics, InterfaceRequest, Placement};
+use super::network::{AccountNetwork, NetworkInterface};
 use super::paging::Page;
 use super::tags::{rows_for, tag_sets, Tag};
 use super::{timestamp_now, Engine, EngineError, ZoneSetting};
@@ -59,6 +60,12 @@ pub struct RunRequest {
     pub metadata_options: MetadataOptionsRequest,
     /// `Placement.Tenancy` as sent.
     pub tenancy: Option<String>,
+    /// `PrivateIpAddress` or `NetworkInterface.1.PrivateIpAddress`.
+    pub private_ip_address: Option<String>,
+    /// `NetworkInterface.1.AssociatePublicIpAddress`; the subnet's MapPublicIpOnLaunch if None.
+    pub associate_public_ip: Option<bool>,
+    pub interface_delete_on_termination: Option<bool>,
+    pub interface_description: Option<String>,
 }
 
 /// An instance as the API shows it.
@@ -69,6 +76,8 @@ pub struct Instance {
     /// The VPC of the instance's subnet (None for instances launched before subnets existed).
     pub vpc_id: Option<String>,
     pub groups: Vec<GroupRef>,
+    /// Its network interfaces, by device index.
+    pub interfaces: Vec<NetworkInterface>,
     pub architecture: String,
     pub root_device_name: String,
     pub metadata_options: MetadataOptions,
@@ -220,7 +229,7 @@ fn reservation_by_token(
     account_id: &str,
     req: &RunRequest,
     fingerprint: &str,
-    network: &DefaultNetwork,
+    net: &AccountNetwork,
 ) -> Result<Option<Reservation>, EngineError> {
     let Some(token) = req.client_token.as_deref().filter(|t| !t.is_empty()) else {
         return Ok(None);
@@ -235,7 +244,7 @@ fn reservation_by_token(
     Ok(Some(Reservation {
         reservation_id: existing.reservation_id,
         owner_id: existing.account_id,
-        instances: views(conn, account_id, network, instances)?,
+        instances: views(conn, account_id, net, instances)?,
     }))
 }
 
@@ -276,14 +285,14 @@ fn owned_instances(
 
 /// The groups an instance is in: ids of the account's network (older rows may hold names as
 /// they were sent).
-fn group_refs(groups: &[String], network: &DefaultNetwork) -> Vec<GroupRef> {
+fn group_refs(groups: &[String], net: &AccountNetwork) -> Vec<GroupRef> {
     groups
         .iter()
         .filter(|g| !g.is_empty())
-        .map(|g| match network.group_name(g) {
-            Some(name) => GroupRef {
+        .map(|g| match net.group(g) {
+            Some(group) => GroupRef {
                 group_id: g.to_owned(),
-                group_name: name.to_owned(),
+                group_name: group.group_name.clone(),
             },
             None if g.starts_with("sg-") => GroupRef {
                 group_id: g.to_owned(),
@@ -365,27 +374,37 @@ fn status_filter(filter: Filter, zones: &[ZoneSetting]) -> Result<Filter, Engine
 
 const NETWORK_FILTERS: &[&str] = &["vpc-id", "group-id", "group-name", "instance.group-name"];
 
-/// The network filters in terms of the columns: the account's subnets are all in its one
-/// VPC, and its one group is named `default`.
-fn network_filter(filter: Filter, network: &DefaultNetwork) -> Filter {
-    // No subnet id is empty: a filter on it matches nothing.
-    let (never, always) = (vec![String::new()], vec!["*".to_owned()]);
+/// The network filters in terms of the columns: a VPC is its subnets, a group name the ids
+/// of the groups of that name.
+fn network_filter(filter: Filter, net: &AccountNetwork) -> Filter {
+    // No id is empty: a filter on it matches nothing.
+    let or_never = |values: Vec<String>| {
+        if values.is_empty() {
+            vec![String::new()]
+        } else {
+            values
+        }
+    };
     match filter.name.as_str() {
         "vpc-id" => Filter {
             name: "subnet-id".into(),
-            values: if any_match(&filter.values, &[network.vpc.vpc_id.as_str()]) {
-                always
-            } else {
-                never
-            },
+            values: or_never(
+                net.subnets
+                    .iter()
+                    .filter(|s| any_match(&filter.values, &[s.vpc_id.as_str()]))
+                    .map(|s| s.subnet_id.clone())
+                    .collect(),
+            ),
         },
         "group-name" | "instance.group-name" => Filter {
             name: "instance.group-id".into(),
-            values: if any_match(&filter.values, &[network.group.group_name]) {
-                vec![network.group.group_id.clone()]
-            } else {
-                never
-            },
+            values: or_never(
+                net.groups
+                    .iter()
+                    .filter(|g| any_match(&filter.values, &[g.group_name.as_str()]))
+                    .map(|g| g.group_id.clone())
+                    .collect(),
+            ),
         },
         "group-id" => Filter {
             name: "instance.group-id".into(),
@@ -399,9 +418,10 @@ fn network_filter(filter: Filter, network: &DefaultNetwork) -> Filter {
 fn views(
     conn: &mut DbConnection,
     account_id: &str,
-    network: &DefaultNetwork,
+    net: &AccountNetwork,
     rows: Vec<InstanceRow>,
 ) -> Result<Vec<Instance>, EngineError> {
+    let region = net.region.as_str();
     let ids: Vec<String> = rows.iter().map(|r| r.instance_id.clone()).collect();
     let mut sets = tag_sets(conn, account_id, &ids)?;
     let mut groups = rows::groups_of(conn, &ids)?;
@@ -423,11 +443,24 @@ fn views(
             metadata_options,
             tenancy,
             tags: sets.remove(&row.instance_id).unwrap_or_default(),
-            vpc_id: row.subnet_id.as_ref().map(|_| network.vpc.vpc_id.clone()),
-            groups: group_refs(
-                &groups.remove(&row.instance_id).unwrap_or_default(),
-                network,
-            ),
+            vpc_id: row.vpc_id.clone().or_else(|| {
+                row.subnet_id
+                    .as_deref()
+                    .and_then(|s| net.subnet(s))
+                    .map(|s| s.vpc_id.clone())
+            }),
+            groups: group_refs(&groups.remove(&row.instance_id).unwrap_or_default(), net),
+            interfaces: {
+                let mut mine: Vec<_> = net
+                    .interfaces
+                    .iter()
+                    .filter(|i| i.instance_id.as_deref() == Some(row.instance_id.as_str()))
+                    .collect();
+                mine.sort_by_key(|i| i.device_index);
+                mine.into_iter()
+                    .map(|i| net.interface_view(region, i))
+                    .collect()
+            },
             architecture: image.map_or_else(|| "x86_64".to_owned(), |i| i.architecture.clone()),
             root_device_name: image
                 .map_or_else(|| "/dev/xvda".to_owned(), |i| i.root_device_name.clone()),
@@ -556,12 +589,25 @@ impl Engine {
                     req.instance_type
                 ))
             })?;
-        let network = default_network(self.settings(), account_id);
-        let placement = network.place(
-            req.availability_zone.as_deref().filter(|z| !z.is_empty()),
-            req.subnet_id.as_deref().filter(|s| !s.is_empty()),
-            &req.security_group_ids,
-            &req.security_groups,
+        let net = self.account_network(account_id).await?;
+        if req.private_ip_address.is_some() && req.max_count > 1 {
+            return Err(EngineError::InvalidParameterCombination(
+                "Cannot specify a private IP address when launching more than one instance.".into(),
+            ));
+        }
+        let placement = nics::place(
+            &net,
+            &self.settings().zones,
+            &InterfaceRequest {
+                zone: req.availability_zone.clone().filter(|z| !z.is_empty()),
+                subnet_id: req.subnet_id.clone().filter(|s| !s.is_empty()),
+                group_ids: req.security_group_ids.clone(),
+                group_names: req.security_groups.clone(),
+                private_ip: req.private_ip_address.clone().filter(|s| !s.is_empty()),
+                associate_public_ip: req.associate_public_ip,
+                delete_on_termination: req.interface_delete_on_termination,
+                description: req.interface_description.clone(),
+            },
         )?;
         let shutdown_behavior = ShutdownBehavior::parse(&req.shutdown_behavior)
             .ok_or_else(|| EngineError::InvalidShutdownBehavior(req.shutdown_behavior.clone()))?;
@@ -579,7 +625,7 @@ impl Engine {
         let engine = self.clone();
         let reservation = self
             .store()
-            .run(move |conn| engine.write_reservation(conn, &account, req, launch, &network))
+            .run(move |conn| engine.write_reservation(conn, &account, req, launch, &net))
             .await?;
         self.wake_reconciler();
         Ok(reservation)
@@ -595,14 +641,13 @@ impl Engine {
         account_id: &str,
         req: RunRequest,
         launch: Launch,
-        network: &DefaultNetwork,
+        net: &AccountNetwork,
     ) -> Result<Reservation, EngineError> {
         let mode = self.mode();
         let fingerprint = request_fingerprint(&req);
         let settings = self.settings();
         let written = super::transact(conn, mode, |conn| {
-            if let Some(existing) =
-                reservation_by_token(conn, account_id, &req, &fingerprint, network)?
+            if let Some(existing) = reservation_by_token(conn, account_id, &req, &fingerprint, net)?
             {
                 return Ok(existing);
             }
@@ -679,7 +724,7 @@ impl Engine {
                     disable_api_termination: req.disable_api_termination,
                     disable_api_stop: req.disable_api_stop,
                     shutdown_behavior: launch.shutdown_behavior,
-                    subnet_id: Some(launch.placement.subnet_id.clone()),
+                    subnet_id: Some(launch.placement.subnet.subnet_id.clone()),
                     root_volume_id: ids::new_id(Kind::Volume),
                     root_size_gib: root.size_gib,
                     root_delete_on_termination: root.delete_on_termination,
@@ -696,6 +741,7 @@ impl Engine {
                     reboot_requested_at: None,
                     hibernation_configured: req.hibernation_configured,
                     stop_mode: StopMode::Shutdown,
+                    vpc_id: Some(launch.placement.subnet.vpc_id.clone()),
                 };
                 launched_with.push(InstanceOptionsRow {
                     instance_id: row.instance_id.clone(),
@@ -731,7 +777,17 @@ impl Engine {
             rows::insert(conn, &instances)?;
             for instance in &instances {
                 rows::insert_groups(conn, &instance.instance_id, &launch.placement.group_ids)?;
+                nics::create_primary(
+                    conn,
+                    settings,
+                    account_id,
+                    &instance.instance_id,
+                    &launch.placement,
+                    &now,
+                )?;
             }
+            // The interfaces just made, for the answer.
+            let net = &AccountNetwork::load(conn, account_id, &settings.region)?;
             rows::insert_options(conn, &launched_with)?;
             let volumes: Vec<_> = instances
                 .iter()
@@ -741,14 +797,14 @@ impl Engine {
             Ok(Reservation {
                 reservation_id,
                 owner_id: account_id.to_owned(),
-                instances: views(conn, account_id, network, instances)?,
+                instances: views(conn, account_id, net, instances)?,
             })
         });
         match written {
             // The same token was written in the meantime (by another gateway on the same
             // database): a retry of the same request gets that reservation, as on AWS.
             Err(EngineError::IdempotentParameterMismatch(token)) => {
-                reservation_by_token(conn, account_id, &req, &fingerprint, network)?
+                reservation_by_token(conn, account_id, &req, &fingerprint, net)?
                     .ok_or(EngineError::IdempotentParameterMismatch(token))
             }
             written => written,
@@ -837,13 +893,13 @@ impl Engine {
         let scope = format!("DescribeInstances/{account_id}");
         let (after, limit) = self.pager().start(&scope, &page)?;
         let cutoff = terminated_cutoff();
-        let network = default_network(self.settings(), account_id);
+        let net = self.account_network(account_id).await?;
         let query = InstanceQuery {
             account_id: account_id.to_owned(),
             instance_ids: instance_ids.clone(),
             filters: filters
                 .into_iter()
-                .map(|f| network_filter(f, &network))
+                .map(|f| network_filter(f, &net))
                 .chain(narrowing)
                 .collect(),
             terminated_since: cutoff.clone(),
@@ -855,7 +911,7 @@ impl Engine {
             .store()
             .run::<_, EngineError, _>(move |conn| {
                 let rows = rows::describe(conn, &query)?;
-                views(conn, &account, &network, rows)
+                views(conn, &account, &net, rows)
             })
             .await?;
         let missing: Vec<String> = instance_ids
@@ -934,6 +990,7 @@ impl Engine {
     ) -> Result<Vec<StateChange>, EngineError> {
         let _launching = self.launch_lock().lock().await;
         let (host_vcpus, host_mib) = (self.settings().host_vcpus, self.settings().host_memory_mib);
+        let settings = self.settings().clone();
         let check = move |conn: &mut DbConnection, found: &[InstanceRow]| {
             if let Some(row) = found.iter().find(|r| {
                 matches!(
@@ -965,7 +1022,7 @@ impl Engine {
             }
             Ok(())
         };
-        let change = |conn: &mut DbConnection, row: &InstanceRow, now: &str| {
+        let change = move |conn: &mut DbConnection, row: &InstanceRow, now: &str| {
             if row.state != InstanceState::Stopped {
                 return Ok(row.state);
             }
@@ -980,6 +1037,7 @@ impl Engine {
                 now,
             )?;
             rows::set_stop_mode(conn, &row.instance_id, StopMode::Shutdown)?;
+            nics::renew_launch_public(conn, &settings, &row.instance_id)?;
             // A reboot asked just as the guest powered itself off is moot.
             rows::set_reboot_requested(conn, &row.instance_id, None)?;
             Ok(InstanceState::Pending)
@@ -1035,6 +1093,8 @@ impl Engine {
                 (false, false) => StopMode::Shutdown,
             };
             rows::set_stop_mode(conn, &row.instance_id, mode)?;
+            // EC2 gives a launch-assigned public address back at stop (an Elastic IP stays).
+            nics::release_launch_public(conn, &row.instance_id)?;
             user_shutdown(
                 conn,
                 row,
@@ -1197,14 +1257,14 @@ impl Engine {
                 "Value ({attribute}) for parameter attribute is invalid. Unknown attribute."
             )));
         };
-        let network = default_network(self.settings(), account_id);
+        let net = self.account_network(account_id).await?;
         let account = account_id.to_owned();
         let ids = vec![instance_id.to_owned()];
         let mut found = self
             .store()
             .run::<_, EngineError, _>(move |conn| {
                 let rows = owned_instances(conn, &account, &ids)?;
-                views(conn, &account, &network, rows)
+                views(conn, &account, &net, rows)
             })
             .await?;
         let Some(instance) = found.pop() else {
@@ -1314,12 +1374,12 @@ impl Engine {
         account_id: &str,
         instance_ids: Vec<String>,
     ) -> Result<Vec<Instance>, EngineError> {
-        let network = default_network(self.settings(), account_id);
+        let net = self.account_network(account_id).await?;
         let account = account_id.to_owned();
         self.store()
             .run(move |conn| {
                 let rows = owned_instances(conn, &account, &instance_ids)?;
-                views(conn, &account, &network, rows)
+                views(conn, &account, &net, rows)
             })
             .await
     }

@@ -508,6 +508,20 @@ pub fn canonical_v1(req: &RunRequest) -> Vec<u8> {
         c.field("metadata_options", &options.0);
     }
     c.some_text("tenancy", sent(&req.tenancy).as_deref());
+    // Added with network interfaces: written only when sent, so older requests keep theirs.
+    c.some_text(
+        "private_ip_address",
+        sent(&req.private_ip_address).as_deref(),
+    );
+    c.some_flag("associate_public_ip", req.associate_public_ip);
+    c.some_flag(
+        "interface_delete_on_termination",
+        req.interface_delete_on_termination,
+    );
+    c.some_text(
+        "interface_description",
+        req.interface_description.as_deref(),
+    );
     c.0
 }
 

@@ -44,6 +44,39 @@ pub struct Settings {
     pub launch_timeout: std::time::Duration,
     /// How often the reconciler looks at libvirt when nothing wakes it.
     pub reconcile_interval: std::time::Duration,
+    /// Where public addresses (Elastic IPs, those given at launch) come from.
+    pub public_pool: crate::cidr::Cidr,
+    /// EC2's per-region limits: VPCs and Elastic IPs per account.
+    pub max_vpcs: i64,
+    pub max_addresses: i64,
+}
+
+impl Settings {
+    /// Settings for unit tests: one zone, small limits.
+    #[cfg(test)]
+    pub fn for_tests() -> Settings {
+        Settings {
+            region: "us-east-1".into(),
+            endpoint_host: "localhost".into(),
+            zones: vec![ZoneSetting {
+                name: "us-east-1a".into(),
+                id: "use1-az1".into(),
+            }],
+            max_instances: 20,
+            instance_types: Vec::new(),
+            data_dir: "/tmp".into(),
+            host_vcpus: 8,
+            host_memory_mib: 8192,
+            stop_timeout: std::time::Duration::from_secs(1),
+            reboot_timeout: std::time::Duration::from_secs(1),
+            launch_timeout: std::time::Duration::from_secs(1),
+            reconcile_interval: std::time::Duration::from_secs(1),
+            public_pool: crate::cidr::Cidr::parse("198.18.0.0/15")
+                .unwrap_or_else(|| unreachable!()),
+            max_vpcs: 5,
+            max_addresses: 5,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,6 +223,18 @@ pub enum EngineError {
     /// Something outside the database failed (a file, a tool); the detail is for the log.
     #[error("{0}")]
     Io(String),
+    /// A networking call refused, and why.
+    #[error("network: {0:?}")]
+    Network(network::actions::NetworkFault),
+    /// An instance's subnet bridge is not built yet; its launch waits for the next pass.
+    #[error("the network bridge {0} is not built yet")]
+    NetworkNotReady(String),
+    /// A public address the caller has no Elastic IP for.
+    #[error("address {0} not found")]
+    AddressNotFound(String),
+    /// A parameter the call needs in this form; the message says which.
+    #[error("{0}")]
+    MissingParameter(String),
     /// In DryRun mode: the call would have succeeded; what it wrote was rolled back.
     #[error("dry run: the call would have succeeded")]
     DryRun,
@@ -239,6 +284,13 @@ pub struct Engine {
     /// What the server and the reconciler count, for the metrics listener.
     metrics: std::sync::Arc<crate::metrics::Metrics>,
     mode: Mode,
+    /// Builds VPCs on this host (namespaces, bridges, DHCP, NAT); None: records only.
+    host_network: Option<std::sync::Arc<dyn crate::hostnet::HostNetwork>>,
+    /// Accounts whose default VPC is known to be made (or deleted after).
+    default_vpcs: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Four hex digits naming this database's host network objects (bridges, namespaces),
+    /// so that gateways on other databases on the same host leave them alone.
+    deployment: std::sync::Arc<str>,
 }
 
 impl Engine {
@@ -265,6 +317,14 @@ impl Engine {
                 || uuid::Uuid::new_v4().to_string(),
             )?)
         })?;
+        let deployment = store.run_now::<_, EngineError>(|conn| {
+            let fresh = hex::encode(rand::random::<[u8; 2]>());
+            Ok(crate::store::network::setting_or_init(
+                conn,
+                "deployment",
+                &fresh,
+            )?)
+        })?;
         let mut key = [0u8; 32];
         hex::decode_to_slice(&key_hex, &mut key)
             .map_err(|_| EngineError::Io("the stored pagination key is not 32 hex bytes".into()))?;
@@ -278,7 +338,41 @@ impl Engine {
             domain_owner: domain_owner.into(),
             metrics: std::sync::Arc::default(),
             mode: Mode::Apply,
+            host_network: None,
+            default_vpcs: std::sync::Arc::default(),
+            deployment: deployment.into(),
         })
+    }
+
+    /// This engine building VPCs on the host with `network`.
+    pub fn with_host_network(
+        self,
+        network: std::sync::Arc<dyn crate::hostnet::HostNetwork>,
+    ) -> Engine {
+        Engine {
+            host_network: Some(network),
+            ..self
+        }
+    }
+
+    pub fn deployment(&self) -> &str {
+        &self.deployment
+    }
+
+    pub fn host_network(&self) -> Option<&std::sync::Arc<dyn crate::hostnet::HostNetwork>> {
+        self.host_network.as_ref()
+    }
+
+    pub(crate) fn default_vpc_known(&self, account_id: &str) -> bool {
+        self.default_vpcs
+            .lock()
+            .is_ok_and(|known| known.contains(account_id))
+    }
+
+    pub(crate) fn remember_default_vpc(&self, account_id: &str) {
+        if let Ok(mut known) = self.default_vpcs.lock() {
+            known.insert(account_id.to_owned());
+        }
     }
 
     /// This engine in `mode` (a copy: the mode is the request's, not the gateway's).

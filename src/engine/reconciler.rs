@@ -10,9 +10,11 @@ use tokio::task::JoinSet;
 use super::instances::instance_dir;
 use super::volumes::volume_path;
 use super::{timestamp_now, Engine, EngineError};
-use crate::hypervisor::{disk, DomainSpec, Failure, PowerState};
+use crate::hostnet;
+use crate::hypervisor::{disk, DomainSpec, Failure, GuestNic, PowerState};
 use crate::store::images as image_rows;
 use crate::store::instances::{self as rows, InstanceRow};
+use crate::store::network as network_rows;
 use crate::store::volumes as volume_rows;
 
 /// How many instances are worked on at once.
@@ -45,8 +47,40 @@ pub async fn run(engine: Engine, shutdown: impl std::future::Future<Output = ()>
     }
 }
 
+/// Makes the host network match the database, then marks the VPCs and subnets built
+/// `available`. Without a host network (records only), they are available at once.
+async fn build_network(engine: &Engine) -> Result<(), EngineError> {
+    let region = engine.settings().region.clone();
+    let desired = engine
+        .store()
+        .run(move |conn| super::network::host::desired(conn, &region))
+        .await?;
+    if let Some(network) = engine.host_network().cloned() {
+        let wanted = desired.clone();
+        tokio::task::spawn_blocking(move || network.apply(&wanted))
+            .await
+            .map_err(|e| EngineError::Io(format!("host network: {e}")))?
+            .map_err(|e| EngineError::Io(format!("host network: {e}")))?;
+    }
+    let vpc_ids: Vec<String> = desired.iter().map(|v| v.vpc_id.clone()).collect();
+    let subnet_ids: Vec<String> = desired
+        .iter()
+        .flat_map(|v| v.subnets.iter().map(|s| s.subnet_id.clone()))
+        .collect();
+    engine
+        .store()
+        .run::<_, EngineError, _>(move |conn| {
+            Ok(network_rows::mark_available(conn, &vpc_ids, &subnet_ids)?)
+        })
+        .await
+}
+
 /// One pass over every live instance (and, if asked, the hypervisor's orphan domains).
 pub async fn reconcile(engine: &Engine, sweep_orphans: bool) -> Result<(), EngineError> {
+    if let Err(e) = build_network(engine).await {
+        engine.metrics().reconciler_error();
+        tracing::error!(error = %super::cause_chain(&e), "building the host network failed; retrying next pass");
+    }
     let live = engine
         .store()
         .run::<_, EngineError, _>(|conn| Ok(rows::live(conn)?))
@@ -114,9 +148,33 @@ fn since(changed_at: &str) -> chrono::TimeDelta {
         .unwrap_or_default()
 }
 
+/// The guest's NICs: its attached interfaces, on their subnets' bridges (none when the
+/// gateway builds no host network).
+fn nics(engine: &Engine, row: &InstanceRow) -> Result<Vec<GuestNic>, EngineError> {
+    if engine.host_network().is_none() {
+        return Ok(Vec::new());
+    }
+    let interfaces = engine.store().run_now::<_, EngineError>(|conn| {
+        Ok(network_rows::interfaces_of_instances(
+            conn,
+            std::slice::from_ref(&row.instance_id),
+        )?)
+    })?;
+    let deployment = engine.deployment();
+    Ok(interfaces
+        .into_iter()
+        .map(|i| GuestNic {
+            bridge: hostnet::bridge_name(deployment, &i.subnet_id),
+            tap: hostnet::tap_name(deployment, &i.interface_id),
+            mac: i.mac_address,
+        })
+        .collect())
+}
+
 fn spec(engine: &Engine, row: &InstanceRow) -> DomainSpec {
     let dir = instance_dir(&engine.settings().data_dir, &row.instance_id);
     DomainSpec {
+        nics: Vec::new(),
         name: row.instance_id.clone(),
         account_id: row.account_id.clone(),
         owner: engine.domain_owner().to_owned(),
@@ -162,8 +220,12 @@ fn move_to(
 }
 
 /// Creates the overlay, defines the domain and starts it; each step is skipped if done.
-fn launch(engine: &Engine, row: &InstanceRow) -> Result<(), EngineError> {
-    let spec = spec(engine, row);
+/// The instance's root disk: a copy-on-write overlay of its image, of the root volume's size.
+fn create_disk(
+    engine: &Engine,
+    row: &InstanceRow,
+    path: &std::path::Path,
+) -> Result<(), EngineError> {
     let image = engine
         .store()
         .run_now::<_, EngineError>(|conn| Ok(image_rows::find(conn, &row.image_id)?))?
@@ -174,9 +236,25 @@ fn launch(engine: &Engine, row: &InstanceRow) -> Result<(), EngineError> {
     disk::create_overlay(
         std::path::Path::new(&image.disk_path),
         &image.disk_format,
-        std::path::Path::new(&spec.disk_path),
+        path,
         u32::try_from(row.root_size_gib).unwrap_or(1),
     )?;
+    Ok(())
+}
+
+fn launch(engine: &Engine, row: &InstanceRow) -> Result<(), EngineError> {
+    let mut spec = spec(engine, row);
+    spec.nics = nics(engine, row)?;
+    // A bridge the host network has not built yet (its VPC is new): the next pass, not a
+    // failed launch.
+    if let Some(missing) = spec.nics.iter().find(|n| {
+        !std::path::Path::new("/sys/class/net")
+            .join(&n.bridge)
+            .exists()
+    }) {
+        return Err(EngineError::NetworkNotReady(missing.bridge.clone()));
+    }
+    create_disk(engine, row, std::path::Path::new(&spec.disk_path))?;
     engine.hypervisor().define(&spec)?;
     engine.hypervisor().start(&row.instance_id)?;
     Ok(())
@@ -381,15 +459,19 @@ fn step(
                 return Ok(());
             }
             let kept = !row.root_delete_on_termination;
+            // Terminated before it was ever launched (a launch waits for its subnet's bridge):
+            // the volume to keep is still the image's copy, so it is made now.
+            let overlay = std::path::PathBuf::from(spec(engine, &row).disk_path);
+            let kept_at = volume_path(&engine.settings().data_dir, &row.root_volume_id);
+            if kept && !overlay.exists() && !kept_at.exists() {
+                create_disk(engine, &row, &overlay)?;
+            }
             tear_down(engine, id, kept.then_some(row.root_volume_id.as_str()))?;
-            // The volume first: done again harmlessly if a crash comes before the instance.
+            // The volume and interfaces first: done again harmlessly if a crash comes before
+            // the instance.
             engine.store().run_now::<_, EngineError>(|conn| {
-                Ok(volume_rows::release(
-                    conn,
-                    &row.root_volume_id,
-                    kept,
-                    &timestamp_now(),
-                )?)
+                volume_rows::release(conn, &row.root_volume_id, kept, &timestamp_now())?;
+                super::network::interfaces::release_instance(conn, id)
             })?;
             move_to(
                 engine,

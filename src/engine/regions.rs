@@ -183,7 +183,7 @@ impl Engine {
     }
 
     /// DescribeAccountAttributes: what an account may do, and its default VPC.
-    pub fn describe_account_attributes(
+    pub async fn describe_account_attributes(
         &self,
         account_id: &str,
         names: &[String],
@@ -195,9 +195,11 @@ impl Engine {
             return Err(EngineError::UnknownAccountAttribute(unknown.clone()));
         }
         let max_instances = self.settings().max_instances.to_string();
-        let default_vpc = super::network::default_network(self.settings(), account_id)
-            .vpc
-            .vpc_id;
+        let default_vpc = self
+            .account_network(account_id)
+            .await?
+            .default_vpc()
+            .map_or_else(|| "none".to_owned(), |v| v.vpc_id.clone());
         Ok(ACCOUNT_ATTRIBUTES
             .iter()
             .filter(|name| names.is_empty() || names.iter().any(|n| n == *name))

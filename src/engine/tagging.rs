@@ -1,7 +1,7 @@
 //! CreateTags, DeleteTags, DescribeTags: on any resource the caller may tag, all or nothing.
 
 use super::ids::{self, Kind};
-use super::network::{default_network, DefaultNetwork};
+use super::network::AccountNetwork;
 use super::paging::Page;
 use super::tags::{check_tag, rows_for, Tag, TagDescription, MAX_TAGS};
 use super::{Engine, EngineError};
@@ -17,7 +17,7 @@ const FILTERS: &[&str] = &["key", "value", "resource-id", "resource-type"];
 fn taggable(
     conn: &mut DbConnection,
     account_id: &str,
-    network: &DefaultNetwork,
+    network: &AccountNetwork,
     id: &str,
 ) -> Result<Kind, EngineError> {
     let kind = Kind::of(id).ok_or_else(|| EngineError::InvalidId(id.to_owned()))?;
@@ -39,8 +39,17 @@ fn taggable(
             }),
             Kind::Volume => crate::store::volumes::find(conn, id)?
                 .is_some_and(|v| v.account_id == account_id && v.state != VolumeState::Deleted),
-            Kind::Vpc | Kind::Subnet | Kind::SecurityGroup => network.contains(id),
-            Kind::Reservation => false,
+            Kind::Vpc => network.vpc(id).is_some(),
+            Kind::Subnet => network.subnet(id).is_some(),
+            Kind::SecurityGroup => network.group(id).is_some(),
+            Kind::InternetGateway => network.gateways.iter().any(|g| g.gateway_id == id),
+            Kind::RouteTable => network.route_tables.iter().any(|t| t.route_table_id == id),
+            Kind::NetworkInterface => network.interfaces.iter().any(|i| i.interface_id == id),
+            Kind::Allocation => network
+                .publics
+                .iter()
+                .any(|p| p.allocation_id.as_deref() == Some(id)),
+            _ => false,
         };
     if allowed {
         Ok(kind)
@@ -64,7 +73,7 @@ impl Engine {
         for tag in &tags {
             check_tag(tag)?;
         }
-        let network = default_network(self.settings(), account_id);
+        let network = self.account_network(account_id).await?;
         let account_id = account_id.to_owned();
         self.store()
             .run(move |conn| {
@@ -95,7 +104,7 @@ impl Engine {
         tags: Vec<(String, Option<String>)>,
     ) -> Result<(), EngineError> {
         let mode = self.mode();
-        let network = default_network(self.settings(), account_id);
+        let network = self.account_network(account_id).await?;
         let account_id = account_id.to_owned();
         self.store()
             .run(move |conn| {

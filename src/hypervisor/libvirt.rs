@@ -418,10 +418,20 @@ pub fn domain_xml(spec: &DomainSpec, domain_type: &str) -> String {
   <on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>
   <devices>
     <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{disk}'/><target dev='sda' bus='sata'/></disk>
-    <serial type='file'><source path='{console}' append='on'/><target port='0'/></serial>
+{nics}    <serial type='file'><source path='{console}' append='on'/><target port='0'/></serial>
   </devices>
 </domain>
 ",
+        nics = spec
+            .nics
+            .iter()
+            .map(|n| format!(
+                "    <interface type='bridge'><mac address='{}'/><source bridge='{}'/><target dev='{}'/><model type='virtio'/></interface>\n",
+                escape(n.mac.as_str()),
+                escape(n.bridge.as_str()),
+                escape(n.tap.as_str())
+            ))
+            .collect::<String>(),
         owner = escape(spec.owner.as_str()),
         domain_type = escape(domain_type),
         uuid = domain_uuid(&spec.name).hyphenated(),
@@ -451,6 +461,7 @@ mod tests {
             memory_mib,
             disk_path: disk.to_owned(),
             console_path: console.to_owned(),
+            nics: Vec::new(),
         }
     }
 
@@ -541,6 +552,11 @@ mod tests {
             memory_mib: 512,
             disk_path: "/var/lib/ec2gw/disks/i-0123456789abcdef0.qcow2".to_owned(),
             console_path: "/var/lib/ec2gw/console/i-0123456789abcdef0.log".to_owned(),
+            nics: vec![crate::hypervisor::GuestNic {
+                mac: "02:00:5e:10:00:01".to_owned(),
+                bridge: "e1a2bb0123456789a".to_owned(),
+                tap: "e1a2bt0123456789a".to_owned(),
+            }],
         };
         let uuid = domain_uuid("i-0123456789abcdef0").hyphenated().to_string();
         let expected = format!(
@@ -555,6 +571,7 @@ mod tests {
   <on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>
   <devices>
     <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/var/lib/ec2gw/disks/i-0123456789abcdef0.qcow2'/><target dev='sda' bus='sata'/></disk>
+    <interface type='bridge'><mac address='02:00:5e:10:00:01'/><source bridge='e1a2bb0123456789a'/><target dev='e1a2bt0123456789a'/><model type='virtio'/></interface>
     <serial type='file'><source path='/var/lib/ec2gw/console/i-0123456789abcdef0.log' append='on'/><target port='0'/></serial>
   </devices>
 </domain>

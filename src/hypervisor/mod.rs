@@ -21,6 +21,18 @@ pub struct DomainSpec {
     pub disk_path: String,
     /// Where the serial console is logged.
     pub console_path: String,
+    /// Its network interfaces, in device order.
+    pub nics: Vec<GuestNic>,
+}
+
+/// A network interface of a guest: a virtio NIC on a bridge of the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestNic {
+    pub mac: String,
+    /// The subnet's bridge.
+    pub bridge: String,
+    /// The tap device's name on the host (where security groups will filter).
+    pub tap: String,
 }
 
 /// A domain's power state, as far as the engine cares.

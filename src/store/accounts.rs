@@ -13,6 +13,8 @@ use super::{DbConnection, StoreError};
 pub struct AccountRow {
     pub account_id: String,
     pub created_at: String,
+    /// Whether the account's default VPC was made (once; see engine::network::default_vpc).
+    pub default_vpc_made: bool,
 }
 
 /// An access key's row. Its secret is sealed under the key `secret_key_id` names (see
@@ -200,6 +202,22 @@ pub fn insert_account(conn: &mut DbConnection, row: &AccountRow) -> Result<bool,
             .values(row.clone())
             .execute(conn),
     )
+}
+
+pub fn default_vpc_made(conn: &mut DbConnection, account_id: &str) -> Result<bool, StoreError> {
+    Ok(accounts::table
+        .find(account_id)
+        .select(accounts::default_vpc_made)
+        .first::<bool>(conn)
+        .optional()?
+        .unwrap_or(true))
+}
+
+pub fn set_default_vpc_made(conn: &mut DbConnection, account_id: &str) -> Result<(), StoreError> {
+    diesel::update(accounts::table.find(account_id))
+        .set(accounts::default_vpc_made.eq(true))
+        .execute(conn)?;
+    Ok(())
 }
 
 pub fn list_accounts(conn: &mut DbConnection) -> Result<Vec<AccountRow>, StoreError> {

@@ -58,6 +58,8 @@ pub struct InstanceRow {
     /// How the stop under way (or the last one) ends.
     #[diesel(deserialize_as = String, serialize_as = String)]
     pub stop_mode: StopMode,
+    /// The VPC of its subnet at launch (None for rows from before VPCs were stored).
+    pub vpc_id: Option<String>,
 }
 
 /// What an instance was launched with beyond its row: MetadataOptions as resolved, and

@@ -8,6 +8,7 @@ pub mod images;
 pub mod instances;
 pub mod key_pairs;
 pub mod keyring;
+pub mod network;
 pub mod schema;
 pub mod secrets;
 pub mod tags;

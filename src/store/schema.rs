@@ -4,6 +4,7 @@ diesel::table! {
     accounts (account_id) {
         account_id -> Text,
         created_at -> Text,
+        default_vpc_made -> Bool,
     }
 }
 
@@ -116,6 +117,7 @@ diesel::table! {
         reboot_requested_at -> Nullable<Text>,
         hibernation_configured -> Bool,
         stop_mode -> Text,
+        vpc_id -> Nullable<Text>,
     }
 }
 
@@ -161,6 +163,142 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    gateway_settings (name) {
+        name -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    vpcs (vpc_id) {
+        vpc_id -> Text,
+        account_id -> Text,
+        cidr_block -> Text,
+        cidr_association_id -> Text,
+        is_default -> Bool,
+        state -> Text,
+        instance_tenancy -> Text,
+        enable_dns_support -> Bool,
+        enable_dns_hostnames -> Bool,
+        enable_nau_metrics -> Bool,
+        created_at -> Text,
+    }
+}
+
+diesel::table! {
+    subnets (subnet_id) {
+        subnet_id -> Text,
+        account_id -> Text,
+        vpc_id -> Text,
+        cidr_block -> Text,
+        availability_zone -> Text,
+        state -> Text,
+        default_for_az -> Bool,
+        map_public_ip_on_launch -> Bool,
+        created_at -> Text,
+    }
+}
+
+diesel::table! {
+    internet_gateways (gateway_id) {
+        gateway_id -> Text,
+        account_id -> Text,
+        vpc_id -> Nullable<Text>,
+        created_at -> Text,
+    }
+}
+
+diesel::table! {
+    route_tables (route_table_id) {
+        route_table_id -> Text,
+        account_id -> Text,
+        vpc_id -> Text,
+        main_association_id -> Nullable<Text>,
+        created_at -> Text,
+    }
+}
+
+diesel::table! {
+    routes (route_table_id, destination) {
+        route_table_id -> Text,
+        destination -> Text,
+        gateway_id -> Nullable<Text>,
+        network_interface_id -> Nullable<Text>,
+        instance_id -> Nullable<Text>,
+        origin -> Text,
+    }
+}
+
+diesel::table! {
+    route_table_associations (association_id) {
+        association_id -> Text,
+        route_table_id -> Text,
+        subnet_id -> Text,
+    }
+}
+
+diesel::table! {
+    security_groups (group_id) {
+        group_id -> Text,
+        account_id -> Text,
+        vpc_id -> Text,
+        group_name -> Text,
+        description -> Text,
+        created_at -> Text,
+    }
+}
+
+diesel::table! {
+    network_interfaces (interface_id) {
+        interface_id -> Text,
+        account_id -> Text,
+        vpc_id -> Text,
+        subnet_id -> Text,
+        availability_zone -> Text,
+        mac_address -> Text,
+        description -> Text,
+        source_dest_check -> Bool,
+        interface_type -> Text,
+        created_at -> Text,
+        instance_id -> Nullable<Text>,
+        device_index -> Nullable<Integer>,
+        attachment_id -> Nullable<Text>,
+        attach_time -> Nullable<Text>,
+        attachment_status -> Nullable<Text>,
+        delete_on_termination -> Bool,
+    }
+}
+
+diesel::table! {
+    interface_addresses (interface_id, private_ip) {
+        interface_id -> Text,
+        private_ip -> Text,
+        subnet_id -> Text,
+        is_primary -> Bool,
+    }
+}
+
+diesel::table! {
+    interface_security_groups (interface_id, position) {
+        interface_id -> Text,
+        position -> Integer,
+        group_id -> Text,
+    }
+}
+
+diesel::table! {
+    public_addresses (public_ip) {
+        public_ip -> Text,
+        account_id -> Text,
+        allocation_id -> Nullable<Text>,
+        association_id -> Nullable<Text>,
+        interface_id -> Nullable<Text>,
+        private_ip -> Nullable<Text>,
+        created_at -> Text,
+    }
+}
+
 diesel::joinable!(access_keys -> accounts (account_id));
 diesel::joinable!(instance_options -> instances (instance_id));
 diesel::joinable!(instance_security_groups -> instances (instance_id));
@@ -179,4 +317,16 @@ diesel::allow_tables_to_appear_in_same_query!(
     image_launch_permissions,
     key_pairs,
     tags,
+    gateway_settings,
+    vpcs,
+    subnets,
+    internet_gateways,
+    route_tables,
+    routes,
+    route_table_associations,
+    security_groups,
+    network_interfaces,
+    interface_addresses,
+    interface_security_groups,
+    public_addresses,
 );

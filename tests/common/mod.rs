@@ -207,6 +207,9 @@ pub async fn start_on(db: TestDatabase, options: Options) -> TestGateway {
         reboot_timeout: std::time::Duration::from_secs(5),
         launch_timeout: options.launch_timeout,
         reconcile_interval: std::time::Duration::from_millis(100),
+        public_pool: ec2gw::cidr::Cidr::parse("198.19.250.0/24").expect("pool"),
+        max_vpcs: 5,
+        max_addresses: 5,
     };
     let engine = {
         let store = store.clone();

@@ -44,6 +44,30 @@ pub enum Action {
     DescribeVpcAttribute(Box<input::DescribeVpcAttributeRequest>),
     DescribeSubnets(Box<input::DescribeSubnetsRequest>),
     DescribeSecurityGroups(Box<input::DescribeSecurityGroupsRequest>),
+    CreateVpc(Box<input::CreateVpcRequest>),
+    DeleteVpc(Box<input::DeleteVpcRequest>),
+    ModifyVpcAttribute(Box<input::ModifyVpcAttributeRequest>),
+    CreateSubnet(Box<input::CreateSubnetRequest>),
+    DeleteSubnet(Box<input::DeleteSubnetRequest>),
+    ModifySubnetAttribute(Box<input::ModifySubnetAttributeRequest>),
+    CreateInternetGateway(Box<input::CreateInternetGatewayRequest>),
+    DeleteInternetGateway(Box<input::DeleteInternetGatewayRequest>),
+    DescribeInternetGateways(Box<input::DescribeInternetGatewaysRequest>),
+    AttachInternetGateway(Box<input::AttachInternetGatewayRequest>),
+    DetachInternetGateway(Box<input::DetachInternetGatewayRequest>),
+    CreateRouteTable(Box<input::CreateRouteTableRequest>),
+    DeleteRouteTable(Box<input::DeleteRouteTableRequest>),
+    DescribeRouteTables(Box<input::DescribeRouteTablesRequest>),
+    AssociateRouteTable(Box<input::AssociateRouteTableRequest>),
+    DisassociateRouteTable(Box<input::DisassociateRouteTableRequest>),
+    CreateRoute(Box<input::CreateRouteRequest>),
+    DeleteRoute(Box<input::DeleteRouteRequest>),
+    DescribeNetworkInterfaces(Box<input::DescribeNetworkInterfacesRequest>),
+    AllocateAddress(Box<input::AllocateAddressRequest>),
+    AssociateAddress(Box<input::AssociateAddressRequest>),
+    DisassociateAddress(Box<input::DisassociateAddressRequest>),
+    ReleaseAddress(Box<input::ReleaseAddressRequest>),
+    DescribeAddresses(Box<input::DescribeAddressesRequest>),
 }
 
 /// The names of every served action (fixed labels, e.g. for metrics).
@@ -81,6 +105,30 @@ pub const ACTION_NAMES: &[&str] = &[
     "DescribeVpcAttribute",
     "DescribeSubnets",
     "DescribeSecurityGroups",
+    "CreateVpc",
+    "DeleteVpc",
+    "ModifyVpcAttribute",
+    "CreateSubnet",
+    "DeleteSubnet",
+    "ModifySubnetAttribute",
+    "CreateInternetGateway",
+    "DeleteInternetGateway",
+    "DescribeInternetGateways",
+    "AttachInternetGateway",
+    "DetachInternetGateway",
+    "CreateRouteTable",
+    "DeleteRouteTable",
+    "DescribeRouteTables",
+    "AssociateRouteTable",
+    "DisassociateRouteTable",
+    "CreateRoute",
+    "DeleteRoute",
+    "DescribeNetworkInterfaces",
+    "AllocateAddress",
+    "AssociateAddress",
+    "DisassociateAddress",
+    "ReleaseAddress",
+    "DescribeAddresses",
 ];
 
 impl Action {
@@ -121,6 +169,30 @@ impl Action {
             Action::DescribeVpcAttribute(_) => "DescribeVpcAttribute",
             Action::DescribeSubnets(_) => "DescribeSubnets",
             Action::DescribeSecurityGroups(_) => "DescribeSecurityGroups",
+            Action::CreateVpc(_) => "CreateVpc",
+            Action::DeleteVpc(_) => "DeleteVpc",
+            Action::ModifyVpcAttribute(_) => "ModifyVpcAttribute",
+            Action::CreateSubnet(_) => "CreateSubnet",
+            Action::DeleteSubnet(_) => "DeleteSubnet",
+            Action::ModifySubnetAttribute(_) => "ModifySubnetAttribute",
+            Action::CreateInternetGateway(_) => "CreateInternetGateway",
+            Action::DeleteInternetGateway(_) => "DeleteInternetGateway",
+            Action::DescribeInternetGateways(_) => "DescribeInternetGateways",
+            Action::AttachInternetGateway(_) => "AttachInternetGateway",
+            Action::DetachInternetGateway(_) => "DetachInternetGateway",
+            Action::CreateRouteTable(_) => "CreateRouteTable",
+            Action::DeleteRouteTable(_) => "DeleteRouteTable",
+            Action::DescribeRouteTables(_) => "DescribeRouteTables",
+            Action::AssociateRouteTable(_) => "AssociateRouteTable",
+            Action::DisassociateRouteTable(_) => "DisassociateRouteTable",
+            Action::CreateRoute(_) => "CreateRoute",
+            Action::DeleteRoute(_) => "DeleteRoute",
+            Action::DescribeNetworkInterfaces(_) => "DescribeNetworkInterfaces",
+            Action::AllocateAddress(_) => "AllocateAddress",
+            Action::AssociateAddress(_) => "AssociateAddress",
+            Action::DisassociateAddress(_) => "DisassociateAddress",
+            Action::ReleaseAddress(_) => "ReleaseAddress",
+            Action::DescribeAddresses(_) => "DescribeAddresses",
         }
     }
 
@@ -162,6 +234,30 @@ impl Action {
             "DescribeVpcAttribute" => input::DESCRIBE_VPC_ATTRIBUTE_REFUSALS,
             "DescribeSubnets" => input::DESCRIBE_SUBNETS_REFUSALS,
             "DescribeSecurityGroups" => input::DESCRIBE_SECURITY_GROUPS_REFUSALS,
+            "CreateVpc" => input::CREATE_VPC_REFUSALS,
+            "DeleteVpc" => input::DELETE_VPC_REFUSALS,
+            "ModifyVpcAttribute" => input::MODIFY_VPC_ATTRIBUTE_REFUSALS,
+            "CreateSubnet" => input::CREATE_SUBNET_REFUSALS,
+            "DeleteSubnet" => input::DELETE_SUBNET_REFUSALS,
+            "ModifySubnetAttribute" => input::MODIFY_SUBNET_ATTRIBUTE_REFUSALS,
+            "CreateInternetGateway" => input::CREATE_INTERNET_GATEWAY_REFUSALS,
+            "DeleteInternetGateway" => input::DELETE_INTERNET_GATEWAY_REFUSALS,
+            "DescribeInternetGateways" => input::DESCRIBE_INTERNET_GATEWAYS_REFUSALS,
+            "AttachInternetGateway" => input::ATTACH_INTERNET_GATEWAY_REFUSALS,
+            "DetachInternetGateway" => input::DETACH_INTERNET_GATEWAY_REFUSALS,
+            "CreateRouteTable" => input::CREATE_ROUTE_TABLE_REFUSALS,
+            "DeleteRouteTable" => input::DELETE_ROUTE_TABLE_REFUSALS,
+            "DescribeRouteTables" => input::DESCRIBE_ROUTE_TABLES_REFUSALS,
+            "AssociateRouteTable" => input::ASSOCIATE_ROUTE_TABLE_REFUSALS,
+            "DisassociateRouteTable" => input::DISASSOCIATE_ROUTE_TABLE_REFUSALS,
+            "CreateRoute" => input::CREATE_ROUTE_REFUSALS,
+            "DeleteRoute" => input::DELETE_ROUTE_REFUSALS,
+            "DescribeNetworkInterfaces" => input::DESCRIBE_NETWORK_INTERFACES_REFUSALS,
+            "AllocateAddress" => input::ALLOCATE_ADDRESS_REFUSALS,
+            "AssociateAddress" => input::ASSOCIATE_ADDRESS_REFUSALS,
+            "DisassociateAddress" => input::DISASSOCIATE_ADDRESS_REFUSALS,
+            "ReleaseAddress" => input::RELEASE_ADDRESS_REFUSALS,
+            "DescribeAddresses" => input::DESCRIBE_ADDRESSES_REFUSALS,
             _ => return None,
         })
     }
@@ -267,6 +363,74 @@ impl Action {
             }
             "DescribeSecurityGroups" => Action::DescribeSecurityGroups(Box::new(
                 input::DescribeSecurityGroupsRequest::from_node(node)?,
+            )),
+            "CreateVpc" => Action::CreateVpc(Box::new(input::CreateVpcRequest::from_node(node)?)),
+            "DeleteVpc" => Action::DeleteVpc(Box::new(input::DeleteVpcRequest::from_node(node)?)),
+            "ModifyVpcAttribute" => Action::ModifyVpcAttribute(Box::new(
+                input::ModifyVpcAttributeRequest::from_node(node)?,
+            )),
+            "CreateSubnet" => {
+                Action::CreateSubnet(Box::new(input::CreateSubnetRequest::from_node(node)?))
+            }
+            "DeleteSubnet" => {
+                Action::DeleteSubnet(Box::new(input::DeleteSubnetRequest::from_node(node)?))
+            }
+            "ModifySubnetAttribute" => Action::ModifySubnetAttribute(Box::new(
+                input::ModifySubnetAttributeRequest::from_node(node)?,
+            )),
+            "CreateInternetGateway" => Action::CreateInternetGateway(Box::new(
+                input::CreateInternetGatewayRequest::from_node(node)?,
+            )),
+            "DeleteInternetGateway" => Action::DeleteInternetGateway(Box::new(
+                input::DeleteInternetGatewayRequest::from_node(node)?,
+            )),
+            "DescribeInternetGateways" => Action::DescribeInternetGateways(Box::new(
+                input::DescribeInternetGatewaysRequest::from_node(node)?,
+            )),
+            "AttachInternetGateway" => Action::AttachInternetGateway(Box::new(
+                input::AttachInternetGatewayRequest::from_node(node)?,
+            )),
+            "DetachInternetGateway" => Action::DetachInternetGateway(Box::new(
+                input::DetachInternetGatewayRequest::from_node(node)?,
+            )),
+            "CreateRouteTable" => {
+                Action::CreateRouteTable(Box::new(input::CreateRouteTableRequest::from_node(node)?))
+            }
+            "DeleteRouteTable" => {
+                Action::DeleteRouteTable(Box::new(input::DeleteRouteTableRequest::from_node(node)?))
+            }
+            "DescribeRouteTables" => Action::DescribeRouteTables(Box::new(
+                input::DescribeRouteTablesRequest::from_node(node)?,
+            )),
+            "AssociateRouteTable" => Action::AssociateRouteTable(Box::new(
+                input::AssociateRouteTableRequest::from_node(node)?,
+            )),
+            "DisassociateRouteTable" => Action::DisassociateRouteTable(Box::new(
+                input::DisassociateRouteTableRequest::from_node(node)?,
+            )),
+            "CreateRoute" => {
+                Action::CreateRoute(Box::new(input::CreateRouteRequest::from_node(node)?))
+            }
+            "DeleteRoute" => {
+                Action::DeleteRoute(Box::new(input::DeleteRouteRequest::from_node(node)?))
+            }
+            "DescribeNetworkInterfaces" => Action::DescribeNetworkInterfaces(Box::new(
+                input::DescribeNetworkInterfacesRequest::from_node(node)?,
+            )),
+            "AllocateAddress" => {
+                Action::AllocateAddress(Box::new(input::AllocateAddressRequest::from_node(node)?))
+            }
+            "AssociateAddress" => {
+                Action::AssociateAddress(Box::new(input::AssociateAddressRequest::from_node(node)?))
+            }
+            "DisassociateAddress" => Action::DisassociateAddress(Box::new(
+                input::DisassociateAddressRequest::from_node(node)?,
+            )),
+            "ReleaseAddress" => {
+                Action::ReleaseAddress(Box::new(input::ReleaseAddressRequest::from_node(node)?))
+            }
+            "DescribeAddresses" => Action::DescribeAddresses(Box::new(
+                input::DescribeAddressesRequest::from_node(node)?,
             )),
             _ => return Err(ApiError::InvalidAction(name.to_owned())),
         })
@@ -891,6 +1055,428 @@ pub async fn dispatch(
                 answer
             };
             wire::write_response(out, "DescribeSecurityGroups", request_id, &answer);
+        }
+        Action::CreateVpc(req) => {
+            let answer: output::CreateVpcResult = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer = crate::api::vpcs::create_vpc(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
+            wire::write_response(out, "CreateVpc", request_id, &answer);
+        }
+        Action::DeleteVpc(req) => {
+            {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                crate::api::vpcs::delete_vpc(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+            };
+            wire::write_response(out, "DeleteVpc", request_id, &wire::Return(true));
+        }
+        Action::ModifyVpcAttribute(req) => {
+            crate::api::vpcs::modify_vpc_attribute(engine, who, *req).await?;
+            wire::write_response(out, "ModifyVpcAttribute", request_id, &wire::Return(true));
+        }
+        Action::CreateSubnet(req) => {
+            let answer: output::CreateSubnetResult = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer = crate::api::vpcs::create_subnet(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
+            wire::write_response(out, "CreateSubnet", request_id, &answer);
+        }
+        Action::DeleteSubnet(req) => {
+            {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                crate::api::vpcs::delete_subnet(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+            };
+            wire::write_response(out, "DeleteSubnet", request_id, &wire::Return(true));
+        }
+        Action::ModifySubnetAttribute(req) => {
+            crate::api::vpcs::modify_subnet_attribute(engine, who, *req).await?;
+            wire::write_response(
+                out,
+                "ModifySubnetAttribute",
+                request_id,
+                &wire::Return(true),
+            );
+        }
+        Action::CreateInternetGateway(req) => {
+            let answer: output::CreateInternetGatewayResult = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer =
+                    crate::api::gateways::create_internet_gateway(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
+            wire::write_response(out, "CreateInternetGateway", request_id, &answer);
+        }
+        Action::DeleteInternetGateway(req) => {
+            {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                crate::api::gateways::delete_internet_gateway(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+            };
+            wire::write_response(
+                out,
+                "DeleteInternetGateway",
+                request_id,
+                &wire::Return(true),
+            );
+        }
+        Action::DescribeInternetGateways(req) => {
+            let answer: output::DescribeInternetGatewaysResult = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer =
+                    crate::api::gateways::describe_internet_gateways(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
+            wire::write_response(out, "DescribeInternetGateways", request_id, &answer);
+        }
+        Action::AttachInternetGateway(req) => {
+            {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                crate::api::gateways::attach_internet_gateway(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+            };
+            wire::write_response(
+                out,
+                "AttachInternetGateway",
+                request_id,
+                &wire::Return(true),
+            );
+        }
+        Action::DetachInternetGateway(req) => {
+            {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                crate::api::gateways::detach_internet_gateway(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+            };
+            wire::write_response(
+                out,
+                "DetachInternetGateway",
+                request_id,
+                &wire::Return(true),
+            );
+        }
+        Action::CreateRouteTable(req) => {
+            let answer: output::CreateRouteTableResult = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer = crate::api::routes::create_route_table(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
+            wire::write_response(out, "CreateRouteTable", request_id, &answer);
+        }
+        Action::DeleteRouteTable(req) => {
+            {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                crate::api::routes::delete_route_table(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+            };
+            wire::write_response(out, "DeleteRouteTable", request_id, &wire::Return(true));
+        }
+        Action::DescribeRouteTables(req) => {
+            let answer: output::DescribeRouteTablesResult = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer = crate::api::routes::describe_route_tables(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
+            wire::write_response(out, "DescribeRouteTables", request_id, &answer);
+        }
+        Action::AssociateRouteTable(req) => {
+            let answer: output::AssociateRouteTableResult = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer = crate::api::routes::associate_route_table(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
+            wire::write_response(out, "AssociateRouteTable", request_id, &answer);
+        }
+        Action::DisassociateRouteTable(req) => {
+            {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                crate::api::routes::disassociate_route_table(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+            };
+            wire::write_response(
+                out,
+                "DisassociateRouteTable",
+                request_id,
+                &wire::Return(true),
+            );
+        }
+        Action::CreateRoute(req) => {
+            let answer: output::CreateRouteResult = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer = crate::api::routes::create_route(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
+            wire::write_response(out, "CreateRoute", request_id, &answer);
+        }
+        Action::DeleteRoute(req) => {
+            {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                crate::api::routes::delete_route(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+            };
+            wire::write_response(out, "DeleteRoute", request_id, &wire::Return(true));
+        }
+        Action::DescribeNetworkInterfaces(req) => {
+            let answer: output::DescribeNetworkInterfacesResult = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer =
+                    crate::api::interfaces::describe_network_interfaces(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
+            wire::write_response(out, "DescribeNetworkInterfaces", request_id, &answer);
+        }
+        Action::AllocateAddress(req) => {
+            let answer: output::AllocateAddressResult = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer = crate::api::addresses::allocate_address(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
+            wire::write_response(out, "AllocateAddress", request_id, &answer);
+        }
+        Action::AssociateAddress(req) => {
+            let answer: output::AssociateAddressResult = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer = crate::api::addresses::associate_address(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
+            wire::write_response(out, "AssociateAddress", request_id, &answer);
+        }
+        Action::DisassociateAddress(req) => {
+            {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                crate::api::addresses::disassociate_address(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+            };
+            wire::write_response(out, "DisassociateAddress", request_id, &wire::Return(true));
+        }
+        Action::ReleaseAddress(req) => {
+            {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                crate::api::addresses::release_address(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+            };
+            wire::write_response(out, "ReleaseAddress", request_id, &wire::Return(true));
+        }
+        Action::DescribeAddresses(req) => {
+            let answer: output::DescribeAddressesResult = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer = crate::api::addresses::describe_addresses(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
+            wire::write_response(out, "DescribeAddresses", request_id, &answer);
         }
     }
     Ok(())

@@ -788,6 +788,8 @@ pub struct RunInstancesRequest {
     pub disable_api_termination: Option<bool>,
     /// `InstanceInitiatedShutdownBehavior`
     pub instance_initiated_shutdown_behavior: Option<String>,
+    /// `PrivateIpAddress`
+    pub private_ip_address: Option<String>,
     /// `ClientToken`
     pub client_token: Option<String>,
     /// `NetworkInterface.N`
@@ -819,6 +821,7 @@ impl RunInstancesRequest {
         let mut dry_run = None;
         let mut disable_api_termination = None;
         let mut instance_initiated_shutdown_behavior = None;
+        let mut private_ip_address = None;
         let mut client_token = None;
         let mut network_interfaces = Vec::new();
         let mut ebs_optimized = None;
@@ -856,6 +859,7 @@ impl RunInstancesRequest {
                 "InstanceInitiatedShutdownBehavior" => {
                     instance_initiated_shutdown_behavior = Some(wire::string(child)?)
                 }
+                "PrivateIpAddress" => private_ip_address = Some(wire::string(child)?),
                 "ClientToken" => client_token = Some(wire::string(child)?),
                 "NetworkInterface" => {
                     network_interfaces =
@@ -886,6 +890,7 @@ impl RunInstancesRequest {
             dry_run,
             disable_api_termination,
             instance_initiated_shutdown_behavior,
+            private_ip_address,
             client_token,
             network_interfaces,
             ebs_optimized,
@@ -916,14 +921,9 @@ pub const RUN_INSTANCES_REFUSALS: &[(&[&str], Refusal)] = &[
     (&["NetworkPerformanceOptions"], Refusal::UnknownParameter),
     (&["Operator"], Refusal::UnknownParameter),
     (&["SecondaryInterface"], Refusal::UnknownParameter),
-    (&["PrivateIpAddress"], Refusal::UnknownParameter),
     (&["AdditionalInfo"], Refusal::UnknownParameter),
     (
         &["NetworkInterface", "*", "Ipv6AddressCount"],
-        Refusal::UnsupportedOperation,
-    ),
-    (
-        &["NetworkInterface", "*", "Ipv6Addresses"],
         Refusal::UnsupportedOperation,
     ),
     (
@@ -931,7 +931,7 @@ pub const RUN_INSTANCES_REFUSALS: &[(&[&str], Refusal)] = &[
         Refusal::UnsupportedOperation,
     ),
     (
-        &["NetworkInterface", "*", "PrivateIpAddress"],
+        &["NetworkInterface", "*", "Ipv6Addresses"],
         Refusal::UnsupportedOperation,
     ),
     (
@@ -1758,6 +1758,1049 @@ impl DescribeSecurityGroupsRequest {
 /// The keys DescribeSecurityGroups refuses, by wire pattern.
 pub const DESCRIBE_SECURITY_GROUPS_REFUSALS: &[(&[&str], Refusal)] = &[];
 
+/// CreateVpc: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateVpcRequest {
+    /// `CidrBlock`
+    pub cidr_block: Option<String>,
+    /// `TagSpecification.N`
+    pub tag_specifications: Vec<TagSpecification>,
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+    /// `InstanceTenancy`
+    pub instance_tenancy: Option<String>,
+    /// `AmazonProvidedIpv6CidrBlock`
+    pub amazon_provided_ipv6_cidr_block: Option<bool>,
+}
+
+impl CreateVpcRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut cidr_block = None;
+        let mut tag_specifications = Vec::new();
+        let mut dry_run = None;
+        let mut instance_tenancy = None;
+        let mut amazon_provided_ipv6_cidr_block = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "CidrBlock" => cidr_block = Some(wire::string(child)?),
+                "TagSpecification" => {
+                    tag_specifications = wire::list(child, TagSpecification::from_node)?
+                }
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                "InstanceTenancy" => instance_tenancy = Some(wire::string(child)?),
+                "AmazonProvidedIpv6CidrBlock" => {
+                    amazon_provided_ipv6_cidr_block = Some(wire::boolean(child)?)
+                }
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(CreateVpcRequest {
+            cidr_block,
+            tag_specifications,
+            dry_run,
+            instance_tenancy,
+            amazon_provided_ipv6_cidr_block,
+        })
+    }
+}
+
+/// The keys CreateVpc refuses, by wire pattern.
+pub const CREATE_VPC_REFUSALS: &[(&[&str], Refusal)] = &[
+    (&["Ipv6Pool"], Refusal::UnsupportedOperation),
+    (&["Ipv6CidrBlock"], Refusal::UnsupportedOperation),
+    (&["Ipv4IpamPoolId"], Refusal::UnknownParameter),
+    (&["Ipv4NetmaskLength"], Refusal::UnknownParameter),
+    (&["Ipv6IpamPoolId"], Refusal::UnsupportedOperation),
+    (&["Ipv6NetmaskLength"], Refusal::UnsupportedOperation),
+    (
+        &["Ipv6CidrBlockNetworkBorderGroup"],
+        Refusal::UnsupportedOperation,
+    ),
+    (&["VpcEncryptionControl"], Refusal::UnknownParameter),
+];
+
+/// DeleteVpc: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeleteVpcRequest {
+    /// `VpcId` (required)
+    pub vpc_id: String,
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+}
+
+impl DeleteVpcRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut vpc_id = None;
+        let mut dry_run = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "VpcId" => vpc_id = Some(wire::string(child)?),
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(DeleteVpcRequest {
+            vpc_id: vpc_id.ok_or_else(|| wire::missing(node, "VpcId"))?,
+            dry_run,
+        })
+    }
+}
+
+/// The keys DeleteVpc refuses, by wire pattern.
+pub const DELETE_VPC_REFUSALS: &[(&[&str], Refusal)] = &[];
+
+/// ModifyVpcAttribute: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModifyVpcAttributeRequest {
+    /// `EnableDnsHostnames`
+    pub enable_dns_hostnames: Option<AttributeBooleanValue>,
+    /// `EnableDnsSupport`
+    pub enable_dns_support: Option<AttributeBooleanValue>,
+    /// `VpcId` (required)
+    pub vpc_id: String,
+    /// `EnableNetworkAddressUsageMetrics`
+    pub enable_network_address_usage_metrics: Option<AttributeBooleanValue>,
+}
+
+impl ModifyVpcAttributeRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut enable_dns_hostnames = None;
+        let mut enable_dns_support = None;
+        let mut vpc_id = None;
+        let mut enable_network_address_usage_metrics = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "EnableDnsHostnames" => {
+                    enable_dns_hostnames = Some(AttributeBooleanValue::from_node(child)?)
+                }
+                "EnableDnsSupport" => {
+                    enable_dns_support = Some(AttributeBooleanValue::from_node(child)?)
+                }
+                "VpcId" => vpc_id = Some(wire::string(child)?),
+                "EnableNetworkAddressUsageMetrics" => {
+                    enable_network_address_usage_metrics =
+                        Some(AttributeBooleanValue::from_node(child)?)
+                }
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(ModifyVpcAttributeRequest {
+            enable_dns_hostnames,
+            enable_dns_support,
+            vpc_id: vpc_id.ok_or_else(|| wire::missing(node, "VpcId"))?,
+            enable_network_address_usage_metrics,
+        })
+    }
+}
+
+/// The keys ModifyVpcAttribute refuses, by wire pattern.
+pub const MODIFY_VPC_ATTRIBUTE_REFUSALS: &[(&[&str], Refusal)] = &[];
+
+/// CreateSubnet: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateSubnetRequest {
+    /// `TagSpecification.N`
+    pub tag_specifications: Vec<TagSpecification>,
+    /// `AvailabilityZone`
+    pub availability_zone: Option<String>,
+    /// `AvailabilityZoneId`
+    pub availability_zone_id: Option<String>,
+    /// `CidrBlock`
+    pub cidr_block: Option<String>,
+    /// `VpcId` (required)
+    pub vpc_id: String,
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+}
+
+impl CreateSubnetRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut tag_specifications = Vec::new();
+        let mut availability_zone = None;
+        let mut availability_zone_id = None;
+        let mut cidr_block = None;
+        let mut vpc_id = None;
+        let mut dry_run = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "TagSpecification" => {
+                    tag_specifications = wire::list(child, TagSpecification::from_node)?
+                }
+                "AvailabilityZone" => availability_zone = Some(wire::string(child)?),
+                "AvailabilityZoneId" => availability_zone_id = Some(wire::string(child)?),
+                "CidrBlock" => cidr_block = Some(wire::string(child)?),
+                "VpcId" => vpc_id = Some(wire::string(child)?),
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(CreateSubnetRequest {
+            tag_specifications,
+            availability_zone,
+            availability_zone_id,
+            cidr_block,
+            vpc_id: vpc_id.ok_or_else(|| wire::missing(node, "VpcId"))?,
+            dry_run,
+        })
+    }
+}
+
+/// The keys CreateSubnet refuses, by wire pattern.
+pub const CREATE_SUBNET_REFUSALS: &[(&[&str], Refusal)] = &[
+    (&["Ipv6CidrBlock"], Refusal::UnsupportedOperation),
+    (&["OutpostArn"], Refusal::UnknownParameter),
+    (&["Ipv6Native"], Refusal::UnsupportedOperation),
+    (&["Ipv4IpamPoolId"], Refusal::UnknownParameter),
+    (&["Ipv4NetmaskLength"], Refusal::UnknownParameter),
+    (&["Ipv6IpamPoolId"], Refusal::UnsupportedOperation),
+    (&["Ipv6NetmaskLength"], Refusal::UnsupportedOperation),
+];
+
+/// DeleteSubnet: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeleteSubnetRequest {
+    /// `SubnetId` (required)
+    pub subnet_id: String,
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+}
+
+impl DeleteSubnetRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut subnet_id = None;
+        let mut dry_run = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "SubnetId" => subnet_id = Some(wire::string(child)?),
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(DeleteSubnetRequest {
+            subnet_id: subnet_id.ok_or_else(|| wire::missing(node, "SubnetId"))?,
+            dry_run,
+        })
+    }
+}
+
+/// The keys DeleteSubnet refuses, by wire pattern.
+pub const DELETE_SUBNET_REFUSALS: &[(&[&str], Refusal)] = &[];
+
+/// ModifySubnetAttribute: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModifySubnetAttributeRequest {
+    /// `AssignIpv6AddressOnCreation`
+    pub assign_ipv6_address_on_creation: Option<AttributeBooleanValue>,
+    /// `MapPublicIpOnLaunch`
+    pub map_public_ip_on_launch: Option<AttributeBooleanValue>,
+    /// `SubnetId` (required)
+    pub subnet_id: String,
+    /// `MapCustomerOwnedIpOnLaunch`
+    pub map_customer_owned_ip_on_launch: Option<AttributeBooleanValue>,
+    /// `EnableDns64`
+    pub enable_dns64: Option<AttributeBooleanValue>,
+}
+
+impl ModifySubnetAttributeRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut assign_ipv6_address_on_creation = None;
+        let mut map_public_ip_on_launch = None;
+        let mut subnet_id = None;
+        let mut map_customer_owned_ip_on_launch = None;
+        let mut enable_dns64 = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "AssignIpv6AddressOnCreation" => {
+                    assign_ipv6_address_on_creation = Some(AttributeBooleanValue::from_node(child)?)
+                }
+                "MapPublicIpOnLaunch" => {
+                    map_public_ip_on_launch = Some(AttributeBooleanValue::from_node(child)?)
+                }
+                "SubnetId" => subnet_id = Some(wire::string(child)?),
+                "MapCustomerOwnedIpOnLaunch" => {
+                    map_customer_owned_ip_on_launch = Some(AttributeBooleanValue::from_node(child)?)
+                }
+                "EnableDns64" => enable_dns64 = Some(AttributeBooleanValue::from_node(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(ModifySubnetAttributeRequest {
+            assign_ipv6_address_on_creation,
+            map_public_ip_on_launch,
+            subnet_id: subnet_id.ok_or_else(|| wire::missing(node, "SubnetId"))?,
+            map_customer_owned_ip_on_launch,
+            enable_dns64,
+        })
+    }
+}
+
+/// The keys ModifySubnetAttribute refuses, by wire pattern.
+pub const MODIFY_SUBNET_ATTRIBUTE_REFUSALS: &[(&[&str], Refusal)] = &[
+    (&["CustomerOwnedIpv4Pool"], Refusal::UnknownParameter),
+    (
+        &["PrivateDnsHostnameTypeOnLaunch"],
+        Refusal::UnknownParameter,
+    ),
+    (
+        &["EnableResourceNameDnsARecordOnLaunch"],
+        Refusal::UnknownParameter,
+    ),
+    (
+        &["EnableResourceNameDnsAAAARecordOnLaunch"],
+        Refusal::UnknownParameter,
+    ),
+    (&["EnableLniAtDeviceIndex"], Refusal::UnknownParameter),
+    (&["DisableLniAtDeviceIndex"], Refusal::UnknownParameter),
+];
+
+/// CreateInternetGateway: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateInternetGatewayRequest {
+    /// `TagSpecification.N`
+    pub tag_specifications: Vec<TagSpecification>,
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+}
+
+impl CreateInternetGatewayRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut tag_specifications = Vec::new();
+        let mut dry_run = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "TagSpecification" => {
+                    tag_specifications = wire::list(child, TagSpecification::from_node)?
+                }
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(CreateInternetGatewayRequest {
+            tag_specifications,
+            dry_run,
+        })
+    }
+}
+
+/// The keys CreateInternetGateway refuses, by wire pattern.
+pub const CREATE_INTERNET_GATEWAY_REFUSALS: &[(&[&str], Refusal)] = &[];
+
+/// DeleteInternetGateway: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeleteInternetGatewayRequest {
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+    /// `InternetGatewayId` (required)
+    pub internet_gateway_id: String,
+}
+
+impl DeleteInternetGatewayRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut dry_run = None;
+        let mut internet_gateway_id = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                "InternetGatewayId" => internet_gateway_id = Some(wire::string(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(DeleteInternetGatewayRequest {
+            dry_run,
+            internet_gateway_id: internet_gateway_id
+                .ok_or_else(|| wire::missing(node, "InternetGatewayId"))?,
+        })
+    }
+}
+
+/// The keys DeleteInternetGateway refuses, by wire pattern.
+pub const DELETE_INTERNET_GATEWAY_REFUSALS: &[(&[&str], Refusal)] = &[];
+
+/// DescribeInternetGateways: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeInternetGatewaysRequest {
+    /// `NextToken`
+    pub next_token: Option<String>,
+    /// `MaxResults`
+    pub max_results: Option<i32>,
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+    /// `InternetGatewayId.N`
+    pub internet_gateway_ids: Vec<String>,
+    /// `Filter.N`
+    pub filters: Vec<Filter>,
+}
+
+impl DescribeInternetGatewaysRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut next_token = None;
+        let mut max_results = None;
+        let mut dry_run = None;
+        let mut internet_gateway_ids = Vec::new();
+        let mut filters = Vec::new();
+        for (segment, child) in node.children() {
+            match *segment {
+                "NextToken" => next_token = Some(wire::string(child)?),
+                "MaxResults" => max_results = Some(wire::int32(child)?),
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                "InternetGatewayId" => internet_gateway_ids = wire::list(child, wire::string)?,
+                "Filter" => filters = wire::list(child, Filter::from_node)?,
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(DescribeInternetGatewaysRequest {
+            next_token,
+            max_results,
+            dry_run,
+            internet_gateway_ids,
+            filters,
+        })
+    }
+}
+
+/// The keys DescribeInternetGateways refuses, by wire pattern.
+pub const DESCRIBE_INTERNET_GATEWAYS_REFUSALS: &[(&[&str], Refusal)] = &[];
+
+/// AttachInternetGateway: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AttachInternetGatewayRequest {
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+    /// `InternetGatewayId` (required)
+    pub internet_gateway_id: String,
+    /// `VpcId` (required)
+    pub vpc_id: String,
+}
+
+impl AttachInternetGatewayRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut dry_run = None;
+        let mut internet_gateway_id = None;
+        let mut vpc_id = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                "InternetGatewayId" => internet_gateway_id = Some(wire::string(child)?),
+                "VpcId" => vpc_id = Some(wire::string(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(AttachInternetGatewayRequest {
+            dry_run,
+            internet_gateway_id: internet_gateway_id
+                .ok_or_else(|| wire::missing(node, "InternetGatewayId"))?,
+            vpc_id: vpc_id.ok_or_else(|| wire::missing(node, "VpcId"))?,
+        })
+    }
+}
+
+/// The keys AttachInternetGateway refuses, by wire pattern.
+pub const ATTACH_INTERNET_GATEWAY_REFUSALS: &[(&[&str], Refusal)] = &[];
+
+/// DetachInternetGateway: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DetachInternetGatewayRequest {
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+    /// `InternetGatewayId` (required)
+    pub internet_gateway_id: String,
+    /// `VpcId` (required)
+    pub vpc_id: String,
+}
+
+impl DetachInternetGatewayRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut dry_run = None;
+        let mut internet_gateway_id = None;
+        let mut vpc_id = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                "InternetGatewayId" => internet_gateway_id = Some(wire::string(child)?),
+                "VpcId" => vpc_id = Some(wire::string(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(DetachInternetGatewayRequest {
+            dry_run,
+            internet_gateway_id: internet_gateway_id
+                .ok_or_else(|| wire::missing(node, "InternetGatewayId"))?,
+            vpc_id: vpc_id.ok_or_else(|| wire::missing(node, "VpcId"))?,
+        })
+    }
+}
+
+/// The keys DetachInternetGateway refuses, by wire pattern.
+pub const DETACH_INTERNET_GATEWAY_REFUSALS: &[(&[&str], Refusal)] = &[];
+
+/// CreateRouteTable: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateRouteTableRequest {
+    /// `TagSpecification.N`
+    pub tag_specifications: Vec<TagSpecification>,
+    /// `ClientToken`
+    pub client_token: Option<String>,
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+    /// `VpcId` (required)
+    pub vpc_id: String,
+}
+
+impl CreateRouteTableRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut tag_specifications = Vec::new();
+        let mut client_token = None;
+        let mut dry_run = None;
+        let mut vpc_id = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "TagSpecification" => {
+                    tag_specifications = wire::list(child, TagSpecification::from_node)?
+                }
+                "ClientToken" => client_token = Some(wire::string(child)?),
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                "VpcId" => vpc_id = Some(wire::string(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(CreateRouteTableRequest {
+            tag_specifications,
+            client_token,
+            dry_run,
+            vpc_id: vpc_id.ok_or_else(|| wire::missing(node, "VpcId"))?,
+        })
+    }
+}
+
+/// The keys CreateRouteTable refuses, by wire pattern.
+pub const CREATE_ROUTE_TABLE_REFUSALS: &[(&[&str], Refusal)] = &[];
+
+/// DeleteRouteTable: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeleteRouteTableRequest {
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+    /// `RouteTableId` (required)
+    pub route_table_id: String,
+}
+
+impl DeleteRouteTableRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut dry_run = None;
+        let mut route_table_id = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                "RouteTableId" => route_table_id = Some(wire::string(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(DeleteRouteTableRequest {
+            dry_run,
+            route_table_id: route_table_id.ok_or_else(|| wire::missing(node, "RouteTableId"))?,
+        })
+    }
+}
+
+/// The keys DeleteRouteTable refuses, by wire pattern.
+pub const DELETE_ROUTE_TABLE_REFUSALS: &[(&[&str], Refusal)] = &[];
+
+/// DescribeRouteTables: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeRouteTablesRequest {
+    /// `NextToken`
+    pub next_token: Option<String>,
+    /// `MaxResults`
+    pub max_results: Option<i32>,
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+    /// `RouteTableId.N`
+    pub route_table_ids: Vec<String>,
+    /// `Filter.N`
+    pub filters: Vec<Filter>,
+}
+
+impl DescribeRouteTablesRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut next_token = None;
+        let mut max_results = None;
+        let mut dry_run = None;
+        let mut route_table_ids = Vec::new();
+        let mut filters = Vec::new();
+        for (segment, child) in node.children() {
+            match *segment {
+                "NextToken" => next_token = Some(wire::string(child)?),
+                "MaxResults" => max_results = Some(wire::int32(child)?),
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                "RouteTableId" => route_table_ids = wire::list(child, wire::string)?,
+                "Filter" => filters = wire::list(child, Filter::from_node)?,
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(DescribeRouteTablesRequest {
+            next_token,
+            max_results,
+            dry_run,
+            route_table_ids,
+            filters,
+        })
+    }
+}
+
+/// The keys DescribeRouteTables refuses, by wire pattern.
+pub const DESCRIBE_ROUTE_TABLES_REFUSALS: &[(&[&str], Refusal)] = &[];
+
+/// AssociateRouteTable: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AssociateRouteTableRequest {
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+    /// `SubnetId`
+    pub subnet_id: Option<String>,
+    /// `RouteTableId` (required)
+    pub route_table_id: String,
+}
+
+impl AssociateRouteTableRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut dry_run = None;
+        let mut subnet_id = None;
+        let mut route_table_id = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                "SubnetId" => subnet_id = Some(wire::string(child)?),
+                "RouteTableId" => route_table_id = Some(wire::string(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(AssociateRouteTableRequest {
+            dry_run,
+            subnet_id,
+            route_table_id: route_table_id.ok_or_else(|| wire::missing(node, "RouteTableId"))?,
+        })
+    }
+}
+
+/// The keys AssociateRouteTable refuses, by wire pattern.
+pub const ASSOCIATE_ROUTE_TABLE_REFUSALS: &[(&[&str], Refusal)] = &[
+    (&["GatewayId"], Refusal::UnknownParameter),
+    (&["PublicIpv4Pool"], Refusal::UnknownParameter),
+];
+
+/// DisassociateRouteTable: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DisassociateRouteTableRequest {
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+    /// `AssociationId` (required)
+    pub association_id: String,
+}
+
+impl DisassociateRouteTableRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut dry_run = None;
+        let mut association_id = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                "AssociationId" => association_id = Some(wire::string(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(DisassociateRouteTableRequest {
+            dry_run,
+            association_id: association_id.ok_or_else(|| wire::missing(node, "AssociationId"))?,
+        })
+    }
+}
+
+/// The keys DisassociateRouteTable refuses, by wire pattern.
+pub const DISASSOCIATE_ROUTE_TABLE_REFUSALS: &[(&[&str], Refusal)] = &[];
+
+/// CreateRoute: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateRouteRequest {
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+    /// `RouteTableId` (required)
+    pub route_table_id: String,
+    /// `DestinationCidrBlock`
+    pub destination_cidr_block: Option<String>,
+    /// `GatewayId`
+    pub gateway_id: Option<String>,
+    /// `InstanceId`
+    pub instance_id: Option<String>,
+    /// `NetworkInterfaceId`
+    pub network_interface_id: Option<String>,
+}
+
+impl CreateRouteRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut dry_run = None;
+        let mut route_table_id = None;
+        let mut destination_cidr_block = None;
+        let mut gateway_id = None;
+        let mut instance_id = None;
+        let mut network_interface_id = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                "RouteTableId" => route_table_id = Some(wire::string(child)?),
+                "DestinationCidrBlock" => destination_cidr_block = Some(wire::string(child)?),
+                "GatewayId" => gateway_id = Some(wire::string(child)?),
+                "InstanceId" => instance_id = Some(wire::string(child)?),
+                "NetworkInterfaceId" => network_interface_id = Some(wire::string(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(CreateRouteRequest {
+            dry_run,
+            route_table_id: route_table_id.ok_or_else(|| wire::missing(node, "RouteTableId"))?,
+            destination_cidr_block,
+            gateway_id,
+            instance_id,
+            network_interface_id,
+        })
+    }
+}
+
+/// The keys CreateRoute refuses, by wire pattern.
+pub const CREATE_ROUTE_REFUSALS: &[(&[&str], Refusal)] = &[
+    (&["DestinationPrefixListId"], Refusal::UnknownParameter),
+    (&["VpcEndpointId"], Refusal::UnknownParameter),
+    (&["TransitGatewayId"], Refusal::UnknownParameter),
+    (&["LocalGatewayId"], Refusal::UnknownParameter),
+    (&["CarrierGatewayId"], Refusal::UnknownParameter),
+    (&["CoreNetworkArn"], Refusal::UnknownParameter),
+    (&["OdbNetworkArn"], Refusal::UnknownParameter),
+    (&["DestinationIpv6CidrBlock"], Refusal::UnsupportedOperation),
+    (&["EgressOnlyInternetGatewayId"], Refusal::UnknownParameter),
+    (&["VpcPeeringConnectionId"], Refusal::UnknownParameter),
+    (&["NatGatewayId"], Refusal::UnknownParameter),
+];
+
+/// DeleteRoute: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeleteRouteRequest {
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+    /// `RouteTableId` (required)
+    pub route_table_id: String,
+    /// `DestinationCidrBlock`
+    pub destination_cidr_block: Option<String>,
+}
+
+impl DeleteRouteRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut dry_run = None;
+        let mut route_table_id = None;
+        let mut destination_cidr_block = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                "RouteTableId" => route_table_id = Some(wire::string(child)?),
+                "DestinationCidrBlock" => destination_cidr_block = Some(wire::string(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(DeleteRouteRequest {
+            dry_run,
+            route_table_id: route_table_id.ok_or_else(|| wire::missing(node, "RouteTableId"))?,
+            destination_cidr_block,
+        })
+    }
+}
+
+/// The keys DeleteRoute refuses, by wire pattern.
+pub const DELETE_ROUTE_REFUSALS: &[(&[&str], Refusal)] = &[
+    (&["DestinationPrefixListId"], Refusal::UnknownParameter),
+    (&["DestinationIpv6CidrBlock"], Refusal::UnsupportedOperation),
+];
+
+/// DescribeNetworkInterfaces: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeNetworkInterfacesRequest {
+    /// `NextToken`
+    pub next_token: Option<String>,
+    /// `MaxResults`
+    pub max_results: Option<i32>,
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+    /// `NetworkInterfaceId.N`
+    pub network_interface_ids: Vec<String>,
+    /// `Filter.N`
+    pub filters: Vec<Filter>,
+}
+
+impl DescribeNetworkInterfacesRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut next_token = None;
+        let mut max_results = None;
+        let mut dry_run = None;
+        let mut network_interface_ids = Vec::new();
+        let mut filters = Vec::new();
+        for (segment, child) in node.children() {
+            match *segment {
+                "NextToken" => next_token = Some(wire::string(child)?),
+                "MaxResults" => max_results = Some(wire::int32(child)?),
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                "NetworkInterfaceId" => network_interface_ids = wire::list(child, wire::string)?,
+                "Filter" => filters = wire::list(child, Filter::from_node)?,
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(DescribeNetworkInterfacesRequest {
+            next_token,
+            max_results,
+            dry_run,
+            network_interface_ids,
+            filters,
+        })
+    }
+}
+
+/// The keys DescribeNetworkInterfaces refuses, by wire pattern.
+pub const DESCRIBE_NETWORK_INTERFACES_REFUSALS: &[(&[&str], Refusal)] =
+    &[(&["IncludeManagedResources"], Refusal::UnknownParameter)];
+
+/// AllocateAddress: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AllocateAddressRequest {
+    /// `Domain`
+    pub domain: Option<String>,
+    /// `Address`
+    pub address: Option<String>,
+    /// `TagSpecification.N`
+    pub tag_specifications: Vec<TagSpecification>,
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+}
+
+impl AllocateAddressRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut domain = None;
+        let mut address = None;
+        let mut tag_specifications = Vec::new();
+        let mut dry_run = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "Domain" => domain = Some(wire::string(child)?),
+                "Address" => address = Some(wire::string(child)?),
+                "TagSpecification" => {
+                    tag_specifications = wire::list(child, TagSpecification::from_node)?
+                }
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(AllocateAddressRequest {
+            domain,
+            address,
+            tag_specifications,
+            dry_run,
+        })
+    }
+}
+
+/// The keys AllocateAddress refuses, by wire pattern.
+pub const ALLOCATE_ADDRESS_REFUSALS: &[(&[&str], Refusal)] = &[
+    (&["PublicIpv4Pool"], Refusal::UnknownParameter),
+    (&["NetworkBorderGroup"], Refusal::UnknownParameter),
+    (&["CustomerOwnedIpv4Pool"], Refusal::UnknownParameter),
+    (&["IpamPoolId"], Refusal::UnknownParameter),
+];
+
+/// AssociateAddress: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AssociateAddressRequest {
+    /// `AllocationId`
+    pub allocation_id: Option<String>,
+    /// `InstanceId`
+    pub instance_id: Option<String>,
+    /// `PublicIp`
+    pub public_ip: Option<String>,
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+    /// `NetworkInterfaceId`
+    pub network_interface_id: Option<String>,
+    /// `PrivateIpAddress`
+    pub private_ip_address: Option<String>,
+    /// `AllowReassociation`
+    pub allow_reassociation: Option<bool>,
+}
+
+impl AssociateAddressRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut allocation_id = None;
+        let mut instance_id = None;
+        let mut public_ip = None;
+        let mut dry_run = None;
+        let mut network_interface_id = None;
+        let mut private_ip_address = None;
+        let mut allow_reassociation = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "AllocationId" => allocation_id = Some(wire::string(child)?),
+                "InstanceId" => instance_id = Some(wire::string(child)?),
+                "PublicIp" => public_ip = Some(wire::string(child)?),
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                "NetworkInterfaceId" => network_interface_id = Some(wire::string(child)?),
+                "PrivateIpAddress" => private_ip_address = Some(wire::string(child)?),
+                "AllowReassociation" => allow_reassociation = Some(wire::boolean(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(AssociateAddressRequest {
+            allocation_id,
+            instance_id,
+            public_ip,
+            dry_run,
+            network_interface_id,
+            private_ip_address,
+            allow_reassociation,
+        })
+    }
+}
+
+/// The keys AssociateAddress refuses, by wire pattern.
+pub const ASSOCIATE_ADDRESS_REFUSALS: &[(&[&str], Refusal)] = &[];
+
+/// DisassociateAddress: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DisassociateAddressRequest {
+    /// `AssociationId`
+    pub association_id: Option<String>,
+    /// `PublicIp`
+    pub public_ip: Option<String>,
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+}
+
+impl DisassociateAddressRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut association_id = None;
+        let mut public_ip = None;
+        let mut dry_run = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "AssociationId" => association_id = Some(wire::string(child)?),
+                "PublicIp" => public_ip = Some(wire::string(child)?),
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(DisassociateAddressRequest {
+            association_id,
+            public_ip,
+            dry_run,
+        })
+    }
+}
+
+/// The keys DisassociateAddress refuses, by wire pattern.
+pub const DISASSOCIATE_ADDRESS_REFUSALS: &[(&[&str], Refusal)] = &[];
+
+/// ReleaseAddress: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ReleaseAddressRequest {
+    /// `AllocationId`
+    pub allocation_id: Option<String>,
+    /// `PublicIp`
+    pub public_ip: Option<String>,
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+}
+
+impl ReleaseAddressRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut allocation_id = None;
+        let mut public_ip = None;
+        let mut dry_run = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "AllocationId" => allocation_id = Some(wire::string(child)?),
+                "PublicIp" => public_ip = Some(wire::string(child)?),
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(ReleaseAddressRequest {
+            allocation_id,
+            public_ip,
+            dry_run,
+        })
+    }
+}
+
+/// The keys ReleaseAddress refuses, by wire pattern.
+pub const RELEASE_ADDRESS_REFUSALS: &[(&[&str], Refusal)] =
+    &[(&["NetworkBorderGroup"], Refusal::UnknownParameter)];
+
+/// DescribeAddresses: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeAddressesRequest {
+    /// `PublicIp.N`
+    pub public_ips: Vec<String>,
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+    /// `Filter.N`
+    pub filters: Vec<Filter>,
+    /// `AllocationId.N`
+    pub allocation_ids: Vec<String>,
+}
+
+impl DescribeAddressesRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut public_ips = Vec::new();
+        let mut dry_run = None;
+        let mut filters = Vec::new();
+        let mut allocation_ids = Vec::new();
+        for (segment, child) in node.children() {
+            match *segment {
+                "PublicIp" => public_ips = wire::list(child, wire::string)?,
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                "Filter" => filters = wire::list(child, Filter::from_node)?,
+                "AllocationId" => allocation_ids = wire::list(child, wire::string)?,
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(DescribeAddressesRequest {
+            public_ips,
+            dry_run,
+            filters,
+            allocation_ids,
+        })
+    }
+}
+
+/// The keys DescribeAddresses refuses, by wire pattern.
+pub const DESCRIBE_ADDRESSES_REFUSALS: &[(&[&str], Refusal)] = &[];
+
 /// The model's `AttributeBooleanValue`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AttributeBooleanValue {
@@ -2013,6 +3056,8 @@ pub struct InstanceNetworkInterfaceSpecification {
     pub device_index: Option<i32>,
     /// `SecurityGroupId.N`
     pub groups: Vec<String>,
+    /// `PrivateIpAddress`
+    pub private_ip_address: Option<String>,
     /// `SubnetId`
     pub subnet_id: Option<String>,
 }
@@ -2025,6 +3070,7 @@ impl InstanceNetworkInterfaceSpecification {
         let mut description = None;
         let mut device_index = None;
         let mut groups = Vec::new();
+        let mut private_ip_address = None;
         let mut subnet_id = None;
         for (segment, child) in node.children() {
             match *segment {
@@ -2035,6 +3081,7 @@ impl InstanceNetworkInterfaceSpecification {
                 "Description" => description = Some(wire::string(child)?),
                 "DeviceIndex" => device_index = Some(wire::int32(child)?),
                 "SecurityGroupId" => groups = wire::list(child, wire::string)?,
+                "PrivateIpAddress" => private_ip_address = Some(wire::string(child)?),
                 "SubnetId" => subnet_id = Some(wire::string(child)?),
                 _ => return Err(wire::unknown(child)),
             }
@@ -2045,6 +3092,7 @@ impl InstanceNetworkInterfaceSpecification {
             description,
             device_index,
             groups,
+            private_ip_address,
             subnet_id,
         })
     }

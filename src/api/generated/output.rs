@@ -40,6 +40,146 @@ impl XmlContent for AccountAttributeValue {
     }
 }
 
+/// The model's `Address`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Address {
+    /// `<allocationId>`
+    pub allocation_id: Option<String>,
+    /// `<associationId>`
+    pub association_id: Option<String>,
+    /// `<domain>`
+    pub domain: Option<String>,
+    /// `<networkInterfaceId>`
+    pub network_interface_id: Option<String>,
+    /// `<networkInterfaceOwnerId>`
+    pub network_interface_owner_id: Option<String>,
+    /// `<privateIpAddress>`
+    pub private_ip_address: Option<String>,
+    /// `<tagSet>`
+    pub tags: Option<Vec<Tag>>,
+    /// `<publicIpv4Pool>`
+    pub public_ipv4_pool: Option<String>,
+    /// `<networkBorderGroup>`
+    pub network_border_group: Option<String>,
+    /// `<customerOwnedIp>`
+    pub customer_owned_ip: Option<String>,
+    /// `<customerOwnedIpv4Pool>`
+    pub customer_owned_ipv4_pool: Option<String>,
+    /// `<carrierIp>`
+    pub carrier_ip: Option<String>,
+    /// `<subnetId>`
+    pub subnet_id: Option<String>,
+    /// `<serviceManaged>`
+    pub service_managed: Option<String>,
+    /// `<instanceId>`
+    pub instance_id: Option<String>,
+    /// `<publicIp>`
+    pub public_ip: Option<String>,
+}
+
+impl XmlContent for Address {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.allocation_id {
+            wire::xml_element(out, "allocationId", v);
+        }
+        if let Some(v) = &self.association_id {
+            wire::xml_element(out, "associationId", v);
+        }
+        if let Some(v) = &self.domain {
+            wire::xml_element(out, "domain", v);
+        }
+        if let Some(v) = &self.network_interface_id {
+            wire::xml_element(out, "networkInterfaceId", v);
+        }
+        if let Some(v) = &self.network_interface_owner_id {
+            wire::xml_element(out, "networkInterfaceOwnerId", v);
+        }
+        if let Some(v) = &self.private_ip_address {
+            wire::xml_element(out, "privateIpAddress", v);
+        }
+        if let Some(v) = &self.tags {
+            wire::xml_list(out, "tagSet", "item", v);
+        }
+        if let Some(v) = &self.public_ipv4_pool {
+            wire::xml_element(out, "publicIpv4Pool", v);
+        }
+        if let Some(v) = &self.network_border_group {
+            wire::xml_element(out, "networkBorderGroup", v);
+        }
+        if let Some(v) = &self.customer_owned_ip {
+            wire::xml_element(out, "customerOwnedIp", v);
+        }
+        if let Some(v) = &self.customer_owned_ipv4_pool {
+            wire::xml_element(out, "customerOwnedIpv4Pool", v);
+        }
+        if let Some(v) = &self.carrier_ip {
+            wire::xml_element(out, "carrierIp", v);
+        }
+        if let Some(v) = &self.subnet_id {
+            wire::xml_element(out, "subnetId", v);
+        }
+        if let Some(v) = &self.service_managed {
+            wire::xml_element(out, "serviceManaged", v);
+        }
+        if let Some(v) = &self.instance_id {
+            wire::xml_element(out, "instanceId", v);
+        }
+        if let Some(v) = &self.public_ip {
+            wire::xml_element(out, "publicIp", v);
+        }
+    }
+}
+
+/// The model's `AllocateAddressResult`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AllocateAddressResult {
+    /// `<allocationId>`
+    pub allocation_id: Option<String>,
+    /// `<publicIpv4Pool>`
+    pub public_ipv4_pool: Option<String>,
+    /// `<networkBorderGroup>`
+    pub network_border_group: Option<String>,
+    /// `<domain>`
+    pub domain: Option<String>,
+    /// `<customerOwnedIp>`
+    pub customer_owned_ip: Option<String>,
+    /// `<customerOwnedIpv4Pool>`
+    pub customer_owned_ipv4_pool: Option<String>,
+    /// `<carrierIp>`
+    pub carrier_ip: Option<String>,
+    /// `<publicIp>`
+    pub public_ip: Option<String>,
+}
+
+impl XmlContent for AllocateAddressResult {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.allocation_id {
+            wire::xml_element(out, "allocationId", v);
+        }
+        if let Some(v) = &self.public_ipv4_pool {
+            wire::xml_element(out, "publicIpv4Pool", v);
+        }
+        if let Some(v) = &self.network_border_group {
+            wire::xml_element(out, "networkBorderGroup", v);
+        }
+        if let Some(v) = &self.domain {
+            wire::xml_element(out, "domain", v);
+        }
+        if let Some(v) = &self.customer_owned_ip {
+            wire::xml_element(out, "customerOwnedIp", v);
+        }
+        if let Some(v) = &self.customer_owned_ipv4_pool {
+            wire::xml_element(out, "customerOwnedIpv4Pool", v);
+        }
+        if let Some(v) = &self.carrier_ip {
+            wire::xml_element(out, "carrierIp", v);
+        }
+        if let Some(v) = &self.public_ip {
+            wire::xml_element(out, "publicIp", v);
+        }
+    }
+}
+
 /// The model's `ApplicationStatusSummary`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ApplicationStatusSummary {
@@ -56,6 +196,76 @@ impl XmlContent for ApplicationStatusSummary {
         }
         if let Some(v) = &self.impaired_since {
             wire::xml_element(out, "impairedSince", v);
+        }
+    }
+}
+
+/// The model's `AssociateAddressResult`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AssociateAddressResult {
+    /// `<associationId>`
+    pub association_id: Option<String>,
+}
+
+impl XmlContent for AssociateAddressResult {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.association_id {
+            wire::xml_element(out, "associationId", v);
+        }
+    }
+}
+
+/// The model's `AssociateRouteTableResult`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AssociateRouteTableResult {
+    /// `<associationId>`
+    pub association_id: Option<String>,
+    /// `<associationState>`
+    pub association_state: Option<RouteTableAssociationState>,
+}
+
+impl XmlContent for AssociateRouteTableResult {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.association_id {
+            wire::xml_element(out, "associationId", v);
+        }
+        if let Some(v) = &self.association_state {
+            wire::xml_element(out, "associationState", v);
+        }
+    }
+}
+
+/// The model's `AttachmentEnaSrdSpecification`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AttachmentEnaSrdSpecification {
+    /// `<enaSrdEnabled>`
+    pub ena_srd_enabled: Option<bool>,
+    /// `<enaSrdUdpSpecification>`
+    pub ena_srd_udp_specification: Option<AttachmentEnaSrdUdpSpecification>,
+}
+
+impl XmlContent for AttachmentEnaSrdSpecification {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.ena_srd_enabled {
+            wire::xml_element(out, "enaSrdEnabled", v);
+        }
+        if let Some(v) = &self.ena_srd_udp_specification {
+            wire::xml_element(out, "enaSrdUdpSpecification", v);
+        }
+    }
+}
+
+/// The model's `AttachmentEnaSrdUdpSpecification`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AttachmentEnaSrdUdpSpecification {
+    /// `<enaSrdUdpEnabled>`
+    pub ena_srd_udp_enabled: Option<bool>,
+}
+
+impl XmlContent for AttachmentEnaSrdUdpSpecification {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.ena_srd_udp_enabled {
+            wire::xml_element(out, "enaSrdUdpEnabled", v);
         }
     }
 }
@@ -300,6 +510,31 @@ impl XmlContent for CapacityReservationTargetResponse {
     }
 }
 
+/// The model's `ConnectionTrackingConfiguration`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConnectionTrackingConfiguration {
+    /// `<tcpEstablishedTimeout>`
+    pub tcp_established_timeout: Option<i32>,
+    /// `<udpStreamTimeout>`
+    pub udp_stream_timeout: Option<i32>,
+    /// `<udpTimeout>`
+    pub udp_timeout: Option<i32>,
+}
+
+impl XmlContent for ConnectionTrackingConfiguration {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.tcp_established_timeout {
+            wire::xml_element(out, "tcpEstablishedTimeout", v);
+        }
+        if let Some(v) = &self.udp_stream_timeout {
+            wire::xml_element(out, "udpStreamTimeout", v);
+        }
+        if let Some(v) = &self.udp_timeout {
+            wire::xml_element(out, "udpTimeout", v);
+        }
+    }
+}
+
 /// The model's `ConnectionTrackingSpecificationResponse`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ConnectionTrackingSpecificationResponse {
@@ -351,6 +586,86 @@ impl XmlContent for CpuOptions {
         }
         if let Some(v) = &self.nested_virtualization {
             wire::xml_element(out, "nestedVirtualization", v);
+        }
+    }
+}
+
+/// The model's `CreateInternetGatewayResult`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateInternetGatewayResult {
+    /// `<internetGateway>`
+    pub internet_gateway: Option<InternetGateway>,
+}
+
+impl XmlContent for CreateInternetGatewayResult {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.internet_gateway {
+            wire::xml_element(out, "internetGateway", v);
+        }
+    }
+}
+
+/// The model's `CreateRouteResult`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateRouteResult {
+    /// `<return>`
+    pub return_: Option<bool>,
+}
+
+impl XmlContent for CreateRouteResult {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.return_ {
+            wire::xml_element(out, "return", v);
+        }
+    }
+}
+
+/// The model's `CreateRouteTableResult`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateRouteTableResult {
+    /// `<routeTable>`
+    pub route_table: Option<RouteTable>,
+    /// `<clientToken>`
+    pub client_token: Option<String>,
+}
+
+impl XmlContent for CreateRouteTableResult {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.route_table {
+            wire::xml_element(out, "routeTable", v);
+        }
+        if let Some(v) = &self.client_token {
+            wire::xml_element(out, "clientToken", v);
+        }
+    }
+}
+
+/// The model's `CreateSubnetResult`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateSubnetResult {
+    /// `<subnet>`
+    pub subnet: Option<Subnet>,
+}
+
+impl XmlContent for CreateSubnetResult {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.subnet {
+            wire::xml_element(out, "subnet", v);
+        }
+    }
+}
+
+/// The model's `CreateVpcResult`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateVpcResult {
+    /// `<vpc>`
+    pub vpc: Option<Vpc>,
+}
+
+impl XmlContent for CreateVpcResult {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.vpc {
+            wire::xml_element(out, "vpc", v);
         }
     }
 }
@@ -451,6 +766,21 @@ impl XmlContent for DescribeAccountAttributesResult {
     fn write_content(&self, out: &mut String) {
         if let Some(v) = &self.account_attributes {
             wire::xml_list(out, "accountAttributeSet", "item", v);
+        }
+    }
+}
+
+/// The model's `DescribeAddressesResult`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeAddressesResult {
+    /// `<addressesSet>`
+    pub addresses: Option<Vec<Address>>,
+}
+
+impl XmlContent for DescribeAddressesResult {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.addresses {
+            wire::xml_list(out, "addressesSet", "item", v);
         }
     }
 }
@@ -590,6 +920,26 @@ impl XmlContent for DescribeInstancesResult {
     }
 }
 
+/// The model's `DescribeInternetGatewaysResult`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeInternetGatewaysResult {
+    /// `<internetGatewaySet>`
+    pub internet_gateways: Option<Vec<InternetGateway>>,
+    /// `<nextToken>`
+    pub next_token: Option<String>,
+}
+
+impl XmlContent for DescribeInternetGatewaysResult {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.internet_gateways {
+            wire::xml_list(out, "internetGatewaySet", "item", v);
+        }
+        if let Some(v) = &self.next_token {
+            wire::xml_element(out, "nextToken", v);
+        }
+    }
+}
+
 /// The model's `DescribeKeyPairsResult`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribeKeyPairsResult {
@@ -605,6 +955,26 @@ impl XmlContent for DescribeKeyPairsResult {
     }
 }
 
+/// The model's `DescribeNetworkInterfacesResult`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeNetworkInterfacesResult {
+    /// `<networkInterfaceSet>`
+    pub network_interfaces: Option<Vec<NetworkInterface>>,
+    /// `<nextToken>`
+    pub next_token: Option<String>,
+}
+
+impl XmlContent for DescribeNetworkInterfacesResult {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.network_interfaces {
+            wire::xml_list(out, "networkInterfaceSet", "item", v);
+        }
+        if let Some(v) = &self.next_token {
+            wire::xml_element(out, "nextToken", v);
+        }
+    }
+}
+
 /// The model's `DescribeRegionsResult`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribeRegionsResult {
@@ -616,6 +986,26 @@ impl XmlContent for DescribeRegionsResult {
     fn write_content(&self, out: &mut String) {
         if let Some(v) = &self.regions {
             wire::xml_list(out, "regionInfo", "item", v);
+        }
+    }
+}
+
+/// The model's `DescribeRouteTablesResult`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeRouteTablesResult {
+    /// `<routeTableSet>`
+    pub route_tables: Option<Vec<RouteTable>>,
+    /// `<nextToken>`
+    pub next_token: Option<String>,
+}
+
+impl XmlContent for DescribeRouteTablesResult {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.route_tables {
+            wire::xml_list(out, "routeTableSet", "item", v);
+        }
+        if let Some(v) = &self.next_token {
+            wire::xml_element(out, "nextToken", v);
         }
     }
 }
@@ -3231,6 +3621,56 @@ impl XmlContent for InstanceTypeSpecification {
     }
 }
 
+/// The model's `InternetGateway`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InternetGateway {
+    /// `<attachmentSet>`
+    pub attachments: Option<Vec<InternetGatewayAttachment>>,
+    /// `<internetGatewayId>`
+    pub internet_gateway_id: Option<String>,
+    /// `<ownerId>`
+    pub owner_id: Option<String>,
+    /// `<tagSet>`
+    pub tags: Option<Vec<Tag>>,
+}
+
+impl XmlContent for InternetGateway {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.attachments {
+            wire::xml_list(out, "attachmentSet", "item", v);
+        }
+        if let Some(v) = &self.internet_gateway_id {
+            wire::xml_element(out, "internetGatewayId", v);
+        }
+        if let Some(v) = &self.owner_id {
+            wire::xml_element(out, "ownerId", v);
+        }
+        if let Some(v) = &self.tags {
+            wire::xml_list(out, "tagSet", "item", v);
+        }
+    }
+}
+
+/// The model's `InternetGatewayAttachment`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InternetGatewayAttachment {
+    /// `<state>`
+    pub state: Option<String>,
+    /// `<vpcId>`
+    pub vpc_id: Option<String>,
+}
+
+impl XmlContent for InternetGatewayAttachment {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.state {
+            wire::xml_element(out, "state", v);
+        }
+        if let Some(v) = &self.vpc_id {
+            wire::xml_element(out, "vpcId", v);
+        }
+    }
+}
+
 /// The model's `IpPermission`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct IpPermission {
@@ -3292,6 +3732,36 @@ impl XmlContent for IpRange {
         }
         if let Some(v) = &self.cidr_ip {
             wire::xml_element(out, "cidrIp", v);
+        }
+    }
+}
+
+/// The model's `Ipv4PrefixSpecification`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Ipv4PrefixSpecification {
+    /// `<ipv4Prefix>`
+    pub ipv4_prefix: Option<String>,
+}
+
+impl XmlContent for Ipv4PrefixSpecification {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.ipv4_prefix {
+            wire::xml_element(out, "ipv4Prefix", v);
+        }
+    }
+}
+
+/// The model's `Ipv6PrefixSpecification`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Ipv6PrefixSpecification {
+    /// `<ipv6Prefix>`
+    pub ipv6_prefix: Option<String>,
+}
+
+impl XmlContent for Ipv6PrefixSpecification {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.ipv6_prefix {
+            wire::xml_element(out, "ipv6Prefix", v);
         }
     }
 }
@@ -3706,6 +4176,336 @@ impl XmlContent for NetworkInfo {
     }
 }
 
+/// The model's `NetworkInterface`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NetworkInterface {
+    /// `<association>`
+    pub association: Option<NetworkInterfaceAssociation>,
+    /// `<attachment>`
+    pub attachment: Option<NetworkInterfaceAttachment>,
+    /// `<availabilityZone>`
+    pub availability_zone: Option<String>,
+    /// `<connectionTrackingConfiguration>`
+    pub connection_tracking_configuration: Option<ConnectionTrackingConfiguration>,
+    /// `<description>`
+    pub description: Option<String>,
+    /// `<groupSet>`
+    pub groups: Option<Vec<GroupIdentifier>>,
+    /// `<interfaceType>`
+    pub interface_type: Option<String>,
+    /// `<ipv6AddressesSet>`
+    pub ipv6_addresses: Option<Vec<NetworkInterfaceIpv6Address>>,
+    /// `<macAddress>`
+    pub mac_address: Option<String>,
+    /// `<networkInterfaceId>`
+    pub network_interface_id: Option<String>,
+    /// `<outpostArn>`
+    pub outpost_arn: Option<String>,
+    /// `<ownerId>`
+    pub owner_id: Option<String>,
+    /// `<privateDnsName>`
+    pub private_dns_name: Option<String>,
+    /// `<publicDnsName>`
+    pub public_dns_name: Option<String>,
+    /// `<publicIpDnsNameOptions>`
+    pub public_ip_dns_name_options: Option<PublicIpDnsNameOptions>,
+    /// `<privateIpAddress>`
+    pub private_ip_address: Option<String>,
+    /// `<privateIpAddressesSet>`
+    pub private_ip_addresses: Option<Vec<NetworkInterfacePrivateIpAddress>>,
+    /// `<ipv4PrefixSet>`
+    pub ipv4_prefixes: Option<Vec<Ipv4PrefixSpecification>>,
+    /// `<ipv6PrefixSet>`
+    pub ipv6_prefixes: Option<Vec<Ipv6PrefixSpecification>>,
+    /// `<requesterId>`
+    pub requester_id: Option<String>,
+    /// `<requesterManaged>`
+    pub requester_managed: Option<bool>,
+    /// `<sourceDestCheck>`
+    pub source_dest_check: Option<bool>,
+    /// `<status>`
+    pub status: Option<String>,
+    /// `<subnetId>`
+    pub subnet_id: Option<String>,
+    /// `<tagSet>`
+    pub tag_set: Option<Vec<Tag>>,
+    /// `<vpcId>`
+    pub vpc_id: Option<String>,
+    /// `<denyAllIgwTraffic>`
+    pub deny_all_igw_traffic: Option<bool>,
+    /// `<ipv6Native>`
+    pub ipv6_native: Option<bool>,
+    /// `<ipv6Address>`
+    pub ipv6_address: Option<String>,
+    /// `<operator>`
+    pub operator: Option<OperatorResponse>,
+    /// `<associatedSubnetSet>`
+    pub associated_subnets: Option<Vec<String>>,
+    /// `<availabilityZoneId>`
+    pub availability_zone_id: Option<String>,
+}
+
+impl XmlContent for NetworkInterface {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.association {
+            wire::xml_element(out, "association", v);
+        }
+        if let Some(v) = &self.attachment {
+            wire::xml_element(out, "attachment", v);
+        }
+        if let Some(v) = &self.availability_zone {
+            wire::xml_element(out, "availabilityZone", v);
+        }
+        if let Some(v) = &self.connection_tracking_configuration {
+            wire::xml_element(out, "connectionTrackingConfiguration", v);
+        }
+        if let Some(v) = &self.description {
+            wire::xml_element(out, "description", v);
+        }
+        if let Some(v) = &self.groups {
+            wire::xml_list(out, "groupSet", "item", v);
+        }
+        if let Some(v) = &self.interface_type {
+            wire::xml_element(out, "interfaceType", v);
+        }
+        if let Some(v) = &self.ipv6_addresses {
+            wire::xml_list(out, "ipv6AddressesSet", "item", v);
+        }
+        if let Some(v) = &self.mac_address {
+            wire::xml_element(out, "macAddress", v);
+        }
+        if let Some(v) = &self.network_interface_id {
+            wire::xml_element(out, "networkInterfaceId", v);
+        }
+        if let Some(v) = &self.outpost_arn {
+            wire::xml_element(out, "outpostArn", v);
+        }
+        if let Some(v) = &self.owner_id {
+            wire::xml_element(out, "ownerId", v);
+        }
+        if let Some(v) = &self.private_dns_name {
+            wire::xml_element(out, "privateDnsName", v);
+        }
+        if let Some(v) = &self.public_dns_name {
+            wire::xml_element(out, "publicDnsName", v);
+        }
+        if let Some(v) = &self.public_ip_dns_name_options {
+            wire::xml_element(out, "publicIpDnsNameOptions", v);
+        }
+        if let Some(v) = &self.private_ip_address {
+            wire::xml_element(out, "privateIpAddress", v);
+        }
+        if let Some(v) = &self.private_ip_addresses {
+            wire::xml_list(out, "privateIpAddressesSet", "item", v);
+        }
+        if let Some(v) = &self.ipv4_prefixes {
+            wire::xml_list(out, "ipv4PrefixSet", "item", v);
+        }
+        if let Some(v) = &self.ipv6_prefixes {
+            wire::xml_list(out, "ipv6PrefixSet", "item", v);
+        }
+        if let Some(v) = &self.requester_id {
+            wire::xml_element(out, "requesterId", v);
+        }
+        if let Some(v) = &self.requester_managed {
+            wire::xml_element(out, "requesterManaged", v);
+        }
+        if let Some(v) = &self.source_dest_check {
+            wire::xml_element(out, "sourceDestCheck", v);
+        }
+        if let Some(v) = &self.status {
+            wire::xml_element(out, "status", v);
+        }
+        if let Some(v) = &self.subnet_id {
+            wire::xml_element(out, "subnetId", v);
+        }
+        if let Some(v) = &self.tag_set {
+            wire::xml_list(out, "tagSet", "item", v);
+        }
+        if let Some(v) = &self.vpc_id {
+            wire::xml_element(out, "vpcId", v);
+        }
+        if let Some(v) = &self.deny_all_igw_traffic {
+            wire::xml_element(out, "denyAllIgwTraffic", v);
+        }
+        if let Some(v) = &self.ipv6_native {
+            wire::xml_element(out, "ipv6Native", v);
+        }
+        if let Some(v) = &self.ipv6_address {
+            wire::xml_element(out, "ipv6Address", v);
+        }
+        if let Some(v) = &self.operator {
+            wire::xml_element(out, "operator", v);
+        }
+        if let Some(v) = &self.associated_subnets {
+            wire::xml_list(out, "associatedSubnetSet", "item", v);
+        }
+        if let Some(v) = &self.availability_zone_id {
+            wire::xml_element(out, "availabilityZoneId", v);
+        }
+    }
+}
+
+/// The model's `NetworkInterfaceAssociation`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NetworkInterfaceAssociation {
+    /// `<allocationId>`
+    pub allocation_id: Option<String>,
+    /// `<associationId>`
+    pub association_id: Option<String>,
+    /// `<ipOwnerId>`
+    pub ip_owner_id: Option<String>,
+    /// `<publicDnsName>`
+    pub public_dns_name: Option<String>,
+    /// `<publicIp>`
+    pub public_ip: Option<String>,
+    /// `<customerOwnedIp>`
+    pub customer_owned_ip: Option<String>,
+    /// `<carrierIp>`
+    pub carrier_ip: Option<String>,
+}
+
+impl XmlContent for NetworkInterfaceAssociation {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.allocation_id {
+            wire::xml_element(out, "allocationId", v);
+        }
+        if let Some(v) = &self.association_id {
+            wire::xml_element(out, "associationId", v);
+        }
+        if let Some(v) = &self.ip_owner_id {
+            wire::xml_element(out, "ipOwnerId", v);
+        }
+        if let Some(v) = &self.public_dns_name {
+            wire::xml_element(out, "publicDnsName", v);
+        }
+        if let Some(v) = &self.public_ip {
+            wire::xml_element(out, "publicIp", v);
+        }
+        if let Some(v) = &self.customer_owned_ip {
+            wire::xml_element(out, "customerOwnedIp", v);
+        }
+        if let Some(v) = &self.carrier_ip {
+            wire::xml_element(out, "carrierIp", v);
+        }
+    }
+}
+
+/// The model's `NetworkInterfaceAttachment`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NetworkInterfaceAttachment {
+    /// `<attachTime>`
+    pub attach_time: Option<String>,
+    /// `<attachmentId>`
+    pub attachment_id: Option<String>,
+    /// `<deleteOnTermination>`
+    pub delete_on_termination: Option<bool>,
+    /// `<deviceIndex>`
+    pub device_index: Option<i32>,
+    /// `<networkCardIndex>`
+    pub network_card_index: Option<i32>,
+    /// `<instanceId>`
+    pub instance_id: Option<String>,
+    /// `<instanceOwnerId>`
+    pub instance_owner_id: Option<String>,
+    /// `<status>`
+    pub status: Option<String>,
+    /// `<enaSrdSpecification>`
+    pub ena_srd_specification: Option<AttachmentEnaSrdSpecification>,
+    /// `<enaQueueCount>`
+    pub ena_queue_count: Option<i32>,
+}
+
+impl XmlContent for NetworkInterfaceAttachment {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.attach_time {
+            wire::xml_element(out, "attachTime", v);
+        }
+        if let Some(v) = &self.attachment_id {
+            wire::xml_element(out, "attachmentId", v);
+        }
+        if let Some(v) = &self.delete_on_termination {
+            wire::xml_element(out, "deleteOnTermination", v);
+        }
+        if let Some(v) = &self.device_index {
+            wire::xml_element(out, "deviceIndex", v);
+        }
+        if let Some(v) = &self.network_card_index {
+            wire::xml_element(out, "networkCardIndex", v);
+        }
+        if let Some(v) = &self.instance_id {
+            wire::xml_element(out, "instanceId", v);
+        }
+        if let Some(v) = &self.instance_owner_id {
+            wire::xml_element(out, "instanceOwnerId", v);
+        }
+        if let Some(v) = &self.status {
+            wire::xml_element(out, "status", v);
+        }
+        if let Some(v) = &self.ena_srd_specification {
+            wire::xml_element(out, "enaSrdSpecification", v);
+        }
+        if let Some(v) = &self.ena_queue_count {
+            wire::xml_element(out, "enaQueueCount", v);
+        }
+    }
+}
+
+/// The model's `NetworkInterfaceIpv6Address`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NetworkInterfaceIpv6Address {
+    /// `<ipv6Address>`
+    pub ipv6_address: Option<String>,
+    /// `<publicIpv6DnsName>`
+    pub public_ipv6_dns_name: Option<String>,
+    /// `<isPrimaryIpv6>`
+    pub is_primary_ipv6: Option<bool>,
+}
+
+impl XmlContent for NetworkInterfaceIpv6Address {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.ipv6_address {
+            wire::xml_element(out, "ipv6Address", v);
+        }
+        if let Some(v) = &self.public_ipv6_dns_name {
+            wire::xml_element(out, "publicIpv6DnsName", v);
+        }
+        if let Some(v) = &self.is_primary_ipv6 {
+            wire::xml_element(out, "isPrimaryIpv6", v);
+        }
+    }
+}
+
+/// The model's `NetworkInterfacePrivateIpAddress`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NetworkInterfacePrivateIpAddress {
+    /// `<association>`
+    pub association: Option<NetworkInterfaceAssociation>,
+    /// `<primary>`
+    pub primary: Option<bool>,
+    /// `<privateDnsName>`
+    pub private_dns_name: Option<String>,
+    /// `<privateIpAddress>`
+    pub private_ip_address: Option<String>,
+}
+
+impl XmlContent for NetworkInterfacePrivateIpAddress {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.association {
+            wire::xml_element(out, "association", v);
+        }
+        if let Some(v) = &self.primary {
+            wire::xml_element(out, "primary", v);
+        }
+        if let Some(v) = &self.private_dns_name {
+            wire::xml_element(out, "privateDnsName", v);
+        }
+        if let Some(v) = &self.private_ip_address {
+            wire::xml_element(out, "privateIpAddress", v);
+        }
+    }
+}
+
 /// The model's `NeuronDeviceCoreInfo`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct NeuronDeviceCoreInfo {
@@ -4051,6 +4851,51 @@ impl XmlContent for ProductCode {
     }
 }
 
+/// The model's `PropagatingVgw`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PropagatingVgw {
+    /// `<gatewayId>`
+    pub gateway_id: Option<String>,
+}
+
+impl XmlContent for PropagatingVgw {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.gateway_id {
+            wire::xml_element(out, "gatewayId", v);
+        }
+    }
+}
+
+/// The model's `PublicIpDnsNameOptions`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PublicIpDnsNameOptions {
+    /// `<dnsHostnameType>`
+    pub dns_hostname_type: Option<String>,
+    /// `<publicIpv4DnsName>`
+    pub public_ipv4_dns_name: Option<String>,
+    /// `<publicIpv6DnsName>`
+    pub public_ipv6_dns_name: Option<String>,
+    /// `<publicDualStackDnsName>`
+    pub public_dual_stack_dns_name: Option<String>,
+}
+
+impl XmlContent for PublicIpDnsNameOptions {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.dns_hostname_type {
+            wire::xml_element(out, "dnsHostnameType", v);
+        }
+        if let Some(v) = &self.public_ipv4_dns_name {
+            wire::xml_element(out, "publicIpv4DnsName", v);
+        }
+        if let Some(v) = &self.public_ipv6_dns_name {
+            wire::xml_element(out, "publicIpv6DnsName", v);
+        }
+        if let Some(v) = &self.public_dual_stack_dns_name {
+            wire::xml_element(out, "publicDualStackDnsName", v);
+        }
+    }
+}
+
 /// The model's `Region`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Region {
@@ -4127,6 +4972,216 @@ impl XmlContent for Reservation {
         }
         if let Some(v) = &self.instances {
             wire::xml_list(out, "instancesSet", "item", v);
+        }
+    }
+}
+
+/// The model's `Route`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Route {
+    /// `<destinationCidrBlock>`
+    pub destination_cidr_block: Option<String>,
+    /// `<destinationIpv6CidrBlock>`
+    pub destination_ipv6_cidr_block: Option<String>,
+    /// `<destinationPrefixListId>`
+    pub destination_prefix_list_id: Option<String>,
+    /// `<egressOnlyInternetGatewayId>`
+    pub egress_only_internet_gateway_id: Option<String>,
+    /// `<gatewayId>`
+    pub gateway_id: Option<String>,
+    /// `<instanceId>`
+    pub instance_id: Option<String>,
+    /// `<instanceOwnerId>`
+    pub instance_owner_id: Option<String>,
+    /// `<natGatewayId>`
+    pub nat_gateway_id: Option<String>,
+    /// `<transitGatewayId>`
+    pub transit_gateway_id: Option<String>,
+    /// `<localGatewayId>`
+    pub local_gateway_id: Option<String>,
+    /// `<carrierGatewayId>`
+    pub carrier_gateway_id: Option<String>,
+    /// `<networkInterfaceId>`
+    pub network_interface_id: Option<String>,
+    /// `<origin>`
+    pub origin: Option<String>,
+    /// `<state>`
+    pub state: Option<String>,
+    /// `<vpcPeeringConnectionId>`
+    pub vpc_peering_connection_id: Option<String>,
+    /// `<coreNetworkArn>`
+    pub core_network_arn: Option<String>,
+    /// `<odbNetworkArn>`
+    pub odb_network_arn: Option<String>,
+    /// `<ipAddress>`
+    pub ip_address: Option<String>,
+}
+
+impl XmlContent for Route {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.destination_cidr_block {
+            wire::xml_element(out, "destinationCidrBlock", v);
+        }
+        if let Some(v) = &self.destination_ipv6_cidr_block {
+            wire::xml_element(out, "destinationIpv6CidrBlock", v);
+        }
+        if let Some(v) = &self.destination_prefix_list_id {
+            wire::xml_element(out, "destinationPrefixListId", v);
+        }
+        if let Some(v) = &self.egress_only_internet_gateway_id {
+            wire::xml_element(out, "egressOnlyInternetGatewayId", v);
+        }
+        if let Some(v) = &self.gateway_id {
+            wire::xml_element(out, "gatewayId", v);
+        }
+        if let Some(v) = &self.instance_id {
+            wire::xml_element(out, "instanceId", v);
+        }
+        if let Some(v) = &self.instance_owner_id {
+            wire::xml_element(out, "instanceOwnerId", v);
+        }
+        if let Some(v) = &self.nat_gateway_id {
+            wire::xml_element(out, "natGatewayId", v);
+        }
+        if let Some(v) = &self.transit_gateway_id {
+            wire::xml_element(out, "transitGatewayId", v);
+        }
+        if let Some(v) = &self.local_gateway_id {
+            wire::xml_element(out, "localGatewayId", v);
+        }
+        if let Some(v) = &self.carrier_gateway_id {
+            wire::xml_element(out, "carrierGatewayId", v);
+        }
+        if let Some(v) = &self.network_interface_id {
+            wire::xml_element(out, "networkInterfaceId", v);
+        }
+        if let Some(v) = &self.origin {
+            wire::xml_element(out, "origin", v);
+        }
+        if let Some(v) = &self.state {
+            wire::xml_element(out, "state", v);
+        }
+        if let Some(v) = &self.vpc_peering_connection_id {
+            wire::xml_element(out, "vpcPeeringConnectionId", v);
+        }
+        if let Some(v) = &self.core_network_arn {
+            wire::xml_element(out, "coreNetworkArn", v);
+        }
+        if let Some(v) = &self.odb_network_arn {
+            wire::xml_element(out, "odbNetworkArn", v);
+        }
+        if let Some(v) = &self.ip_address {
+            wire::xml_element(out, "ipAddress", v);
+        }
+    }
+}
+
+/// The model's `RouteTable`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RouteTable {
+    /// `<associationSet>`
+    pub associations: Option<Vec<RouteTableAssociation>>,
+    /// `<propagatingVgwSet>`
+    pub propagating_vgws: Option<Vec<PropagatingVgw>>,
+    /// `<routeTableId>`
+    pub route_table_id: Option<String>,
+    /// `<routeSet>`
+    pub routes: Option<Vec<Route>>,
+    /// `<tagSet>`
+    pub tags: Option<Vec<Tag>>,
+    /// `<vpcId>`
+    pub vpc_id: Option<String>,
+    /// `<ownerId>`
+    pub owner_id: Option<String>,
+}
+
+impl XmlContent for RouteTable {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.associations {
+            wire::xml_list(out, "associationSet", "item", v);
+        }
+        if let Some(v) = &self.propagating_vgws {
+            wire::xml_list(out, "propagatingVgwSet", "item", v);
+        }
+        if let Some(v) = &self.route_table_id {
+            wire::xml_element(out, "routeTableId", v);
+        }
+        if let Some(v) = &self.routes {
+            wire::xml_list(out, "routeSet", "item", v);
+        }
+        if let Some(v) = &self.tags {
+            wire::xml_list(out, "tagSet", "item", v);
+        }
+        if let Some(v) = &self.vpc_id {
+            wire::xml_element(out, "vpcId", v);
+        }
+        if let Some(v) = &self.owner_id {
+            wire::xml_element(out, "ownerId", v);
+        }
+    }
+}
+
+/// The model's `RouteTableAssociation`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RouteTableAssociation {
+    /// `<main>`
+    pub main: Option<bool>,
+    /// `<routeTableAssociationId>`
+    pub route_table_association_id: Option<String>,
+    /// `<routeTableId>`
+    pub route_table_id: Option<String>,
+    /// `<subnetId>`
+    pub subnet_id: Option<String>,
+    /// `<gatewayId>`
+    pub gateway_id: Option<String>,
+    /// `<publicIpv4Pool>`
+    pub public_ipv4_pool: Option<String>,
+    /// `<associationState>`
+    pub association_state: Option<RouteTableAssociationState>,
+}
+
+impl XmlContent for RouteTableAssociation {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.main {
+            wire::xml_element(out, "main", v);
+        }
+        if let Some(v) = &self.route_table_association_id {
+            wire::xml_element(out, "routeTableAssociationId", v);
+        }
+        if let Some(v) = &self.route_table_id {
+            wire::xml_element(out, "routeTableId", v);
+        }
+        if let Some(v) = &self.subnet_id {
+            wire::xml_element(out, "subnetId", v);
+        }
+        if let Some(v) = &self.gateway_id {
+            wire::xml_element(out, "gatewayId", v);
+        }
+        if let Some(v) = &self.public_ipv4_pool {
+            wire::xml_element(out, "publicIpv4Pool", v);
+        }
+        if let Some(v) = &self.association_state {
+            wire::xml_element(out, "associationState", v);
+        }
+    }
+}
+
+/// The model's `RouteTableAssociationState`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RouteTableAssociationState {
+    /// `<state>`
+    pub state: Option<String>,
+    /// `<statusMessage>`
+    pub status_message: Option<String>,
+}
+
+impl XmlContent for RouteTableAssociationState {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.state {
+            wire::xml_element(out, "state", v);
+        }
+        if let Some(v) = &self.status_message {
+            wire::xml_element(out, "statusMessage", v);
         }
     }
 }

@@ -1,0 +1,14 @@
+DROP TABLE public_addresses;
+DROP TABLE interface_security_groups;
+DROP TABLE interface_addresses;
+DROP TABLE network_interfaces;
+DROP TABLE security_groups;
+DROP TABLE route_table_associations;
+DROP TABLE routes;
+DROP TABLE route_tables;
+DROP TABLE internet_gateways;
+DROP TABLE subnets;
+DROP TABLE vpcs;
+ALTER TABLE accounts DROP COLUMN default_vpc_made;
+ALTER TABLE instances DROP COLUMN vpc_id;
+DROP TABLE gateway_settings;

@@ -1,0 +1,170 @@
+//! Network interfaces: DescribeNetworkInterfaces, and how an interface is answered (here and
+//! inside DescribeInstances).
+
+use super::error::ApiError;
+use super::generated::{input, output};
+use super::params::{filters, page, tag_set};
+use super::Principal;
+use crate::engine::network::NetworkInterface;
+use crate::engine::Engine;
+
+fn groups(i: &NetworkInterface) -> Option<Vec<output::GroupIdentifier>> {
+    Some(
+        i.groups
+            .iter()
+            .map(|(id, name)| output::GroupIdentifier {
+                group_id: Some(id.clone()),
+                group_name: Some(name.clone()),
+            })
+            .collect(),
+    )
+}
+
+fn association(
+    i: &NetworkInterface,
+    p: &crate::store::network::PublicAddressRow,
+) -> output::NetworkInterfaceAssociation {
+    output::NetworkInterfaceAssociation {
+        allocation_id: p.allocation_id.clone(),
+        association_id: p.association_id.clone(),
+        ip_owner_id: Some(if p.allocation_id.is_some() {
+            i.row.account_id.clone()
+        } else {
+            "amazon".into()
+        }),
+        public_dns_name: Some(String::new()),
+        public_ip: Some(p.public_ip.clone()),
+        ..Default::default()
+    }
+}
+
+pub(super) fn network_interface(i: NetworkInterface) -> output::NetworkInterface {
+    output::NetworkInterface {
+        association: i
+            .private_ips
+            .first()
+            .and_then(|p| p.public.as_ref())
+            .map(|p| association(&i, p)),
+        attachment: i
+            .row
+            .attachment_id
+            .as_ref()
+            .map(|id| output::NetworkInterfaceAttachment {
+                attach_time: i.row.attach_time.clone(),
+                attachment_id: Some(id.clone()),
+                delete_on_termination: Some(i.row.delete_on_termination),
+                device_index: i.row.device_index,
+                network_card_index: Some(0),
+                instance_id: i.row.instance_id.clone(),
+                instance_owner_id: Some(i.row.account_id.clone()),
+                status: i.row.attachment_status.clone(),
+                ..Default::default()
+            }),
+        availability_zone: Some(i.row.availability_zone.clone()),
+        description: Some(i.row.description.clone()),
+        groups: groups(&i),
+        interface_type: Some(i.row.interface_type.clone()),
+        ipv6_addresses: Some(Vec::new()),
+        mac_address: Some(i.row.mac_address.clone()),
+        network_interface_id: Some(i.row.interface_id.clone()),
+        owner_id: Some(i.row.account_id.clone()),
+        private_dns_name: Some(i.private_dns_name.clone()),
+        private_ip_address: i.private_ip().map(str::to_owned),
+        private_ip_addresses: Some(
+            i.private_ips
+                .iter()
+                .map(|p| output::NetworkInterfacePrivateIpAddress {
+                    association: p.public.as_ref().map(|pub_| association(&i, pub_)),
+                    primary: Some(p.primary),
+                    private_dns_name: Some(p.private_dns_name.clone()),
+                    private_ip_address: Some(p.address.clone()),
+                })
+                .collect(),
+        ),
+        requester_managed: Some(false),
+        source_dest_check: Some(i.row.source_dest_check),
+        status: Some(i.status().into()),
+        subnet_id: Some(i.row.subnet_id.clone()),
+        vpc_id: Some(i.row.vpc_id.clone()),
+        tag_set: tag_set(i.tags.clone()),
+        ..Default::default()
+    }
+}
+
+/// The interface as DescribeInstances nests it.
+pub(super) fn instance_interface(i: NetworkInterface) -> output::InstanceNetworkInterface {
+    let assoc =
+        |p: &crate::store::network::PublicAddressRow| output::InstanceNetworkInterfaceAssociation {
+            ip_owner_id: Some(if p.allocation_id.is_some() {
+                i.row.account_id.clone()
+            } else {
+                "amazon".into()
+            }),
+            public_dns_name: Some(String::new()),
+            public_ip: Some(p.public_ip.clone()),
+            ..Default::default()
+        };
+    output::InstanceNetworkInterface {
+        association: i
+            .private_ips
+            .first()
+            .and_then(|p| p.public.as_ref())
+            .map(assoc),
+        attachment: i.row.attachment_id.as_ref().map(|id| {
+            output::InstanceNetworkInterfaceAttachment {
+                attach_time: i.row.attach_time.clone(),
+                attachment_id: Some(id.clone()),
+                delete_on_termination: Some(i.row.delete_on_termination),
+                device_index: i.row.device_index,
+                status: i.row.attachment_status.clone(),
+                network_card_index: Some(0),
+                ..Default::default()
+            }
+        }),
+        description: Some(i.row.description.clone()),
+        groups: groups(&i),
+        ipv6_addresses: Some(Vec::new()),
+        mac_address: Some(i.row.mac_address.clone()),
+        network_interface_id: Some(i.row.interface_id.clone()),
+        owner_id: Some(i.row.account_id.clone()),
+        private_dns_name: Some(i.private_dns_name.clone()),
+        private_ip_address: i.private_ip().map(str::to_owned),
+        private_ip_addresses: Some(
+            i.private_ips
+                .iter()
+                .map(|p| output::InstancePrivateIpAddress {
+                    association: p.public.as_ref().map(assoc),
+                    primary: Some(p.primary),
+                    private_dns_name: Some(p.private_dns_name.clone()),
+                    private_ip_address: Some(p.address.clone()),
+                })
+                .collect(),
+        ),
+        source_dest_check: Some(i.row.source_dest_check),
+        status: Some(i.status().into()),
+        subnet_id: Some(i.row.subnet_id.clone()),
+        vpc_id: Some(i.row.vpc_id.clone()),
+        interface_type: Some(i.row.interface_type.clone()),
+        ..Default::default()
+    }
+}
+
+pub async fn describe_network_interfaces(
+    engine: &Engine,
+    who: &Principal,
+    req: input::DescribeNetworkInterfacesRequest,
+) -> Result<output::DescribeNetworkInterfacesResult, ApiError> {
+    let page = page(req.max_results, req.next_token, 5, 1000)?;
+    let (found, next_token) = engine
+        .describe_network_interfaces(
+            &who.account_id,
+            &req.network_interface_ids,
+            &filters(req.filters)?,
+            &page,
+        )
+        .await?;
+    Ok(output::DescribeNetworkInterfacesResult {
+        network_interfaces: Some(found.into_iter().map(network_interface).collect()),
+        next_token,
+    })
+}
