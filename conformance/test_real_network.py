@@ -167,6 +167,22 @@ def test_guests_in_a_vpc_get_their_addresses_reach_each_other_and_answer_at_an_e
     # Each Elastic IP reaches its own guest.
     assert a_mac in answers(eip, a_ip) and c_mac not in answers(eip, a_ip)
 
+    # A second interface, hot-plugged into the running guest: it comes up with its own address.
+    eni = ec2.create_network_interface(SubnetId=subnet_id)["NetworkInterface"]
+    attachment = ec2.attach_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"],
+                                              InstanceId=a["InstanceId"], DeviceIndex=1)["AttachmentId"]
+    wait_until("attached", lambda: ec2.describe_network_interfaces(NetworkInterfaceIds=[eni["NetworkInterfaceId"]])[
+        "NetworkInterfaces"][0].get("Attachment", {}).get("Status") == "attached")
+    lines = guest_addresses(ec2, a["InstanceId"], count=2)
+    assert ("eth1", eni["MacAddress"], eni["PrivateIpAddress"], "24") in lines, lines
+    body = answers(eip, eni["PrivateIpAddress"])
+    assert body.count("link/ether") == 2, body
+    ec2.detach_network_interface(AttachmentId=attachment)
+    ec2.get_waiter("network_interface_available").wait(NetworkInterfaceIds=[eni["NetworkInterfaceId"]],
+                                                        WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    wait_until("the guest lost eth1", lambda: (http(eip, "/cgi-bin/id") or "").count("link/ether") == 1)
+    ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
+
     # Disassociated, the address answers no more (the host holds it: nothing leaves).
     ec2.disassociate_address(PublicIp=eip)
     wait_until("the Elastic IP stops answering", lambda: http(eip, "/cgi-bin/id", timeout=2) is None)
@@ -176,8 +192,8 @@ def test_guests_in_a_vpc_get_their_addresses_reach_each_other_and_answer_at_an_e
     waiter(ec2, "instance_stopped", [a["InstanceId"]])
     ec2.start_instances(InstanceIds=[a["InstanceId"]])
     waiter(ec2, "instance_running", [a["InstanceId"]])
-    lines = guest_addresses(ec2, a["InstanceId"], count=2)
-    assert lines[-1][2] == a_ip and describe(ec2, a["InstanceId"])["PrivateIpAddress"] == a_ip
+    lines = guest_addresses(ec2, a["InstanceId"], count=3)
+    assert lines[-1][:3] == ("eth0", a_mac, a_ip) and describe(ec2, a["InstanceId"])["PrivateIpAddress"] == a_ip
     ec2.associate_address(AllocationId=alloc["AllocationId"], InstanceId=a["InstanceId"])
     answers(eip, a_ip)
 

@@ -77,7 +77,9 @@ def cleanup_vpc(ec2, vpc_id: str) -> None:
     if ids:
         ec2.terminate_instances(InstanceIds=ids)
         wait_until("instances gone", lambda: not ec2.describe_network_interfaces(
-            Filters=[f("vpc-id", vpc_id)])["NetworkInterfaces"], timeout=60)
+            Filters=[f("vpc-id", vpc_id), f("status", "in-use")])["NetworkInterfaces"], timeout=60)
+    for eni in ec2.describe_network_interfaces(Filters=[f("vpc-id", vpc_id)])["NetworkInterfaces"]:
+        ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
     for t in ec2.describe_route_tables(Filters=[f("vpc-id", vpc_id)])["RouteTables"]:
         for a in t["Associations"]:
             if not a["Main"]:
@@ -464,3 +466,257 @@ def test_the_cli_builds_a_network(aws, gateway, ec2):
         assert result.rc != 0 and "DependencyViolation" in result.stderr, result
     finally:
         cleanup_vpc(ec2, vpc_id)
+
+
+def test_network_acls_and_dhcp_options_as_terraform_reads_a_vpc(ec2, vpc):
+    vpc_id = vpc["VpcId"]
+    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.0.7.0/24")["Subnet"]["SubnetId"]
+    [acl] = ec2.describe_network_acls(Filters=[f("default", "true"), f("vpc-id", vpc_id)])["NetworkAcls"]
+    assert re.match(r"^acl-[0-9a-f]{17}$", acl["NetworkAclId"])
+    entry = lambda egress, number, action: {"CidrBlock": "0.0.0.0/0", "Egress": egress, "Protocol": "-1",  # noqa: E731
+                                            "RuleAction": action, "RuleNumber": number}
+    assert acl["Entries"] == [entry(True, 100, "allow"), entry(True, 32767, "deny"),
+                              entry(False, 100, "allow"), entry(False, 32767, "deny")]
+    assert acl["IsDefault"] is True and acl["VpcId"] == vpc_id
+    [assoc] = acl["Associations"]
+    assert assoc["SubnetId"] == subnet_id and assoc["NetworkAclId"] == acl["NetworkAclId"]
+    assert re.match(r"^aclassoc-[0-9a-f]{17}$", assoc["NetworkAclAssociationId"])
+    assert ec2.describe_network_acls(NetworkAclIds=[acl["NetworkAclId"]])["NetworkAcls"] == [acl]
+    assert [a["NetworkAclId"] for a in ec2.describe_network_acls(
+        Filters=[f("association.subnet-id", subnet_id)])["NetworkAcls"]] == [acl["NetworkAclId"]]
+    with api_error("InvalidNetworkAclID.NotFound"):
+        ec2.describe_network_acls(NetworkAclIds=["acl-0123456789abcdef0"])
+    [dopt] = ec2.describe_dhcp_options(DhcpOptionsIds=[vpc["DhcpOptionsId"]])["DhcpOptions"]
+    assert dopt["DhcpConfigurations"] == [
+        {"Key": "domain-name", "Values": [{"Value": "ec2.internal"}]},
+        {"Key": "domain-name-servers", "Values": [{"Value": "AmazonProvidedDNS"}]},
+    ]
+    assert ec2.describe_dhcp_options(Filters=[f("key", "domain-name")])["DhcpOptions"] == [dopt]
+    ec2.delete_subnet(SubnetId=subnet_id)
+
+
+def test_replace_route_and_route_table_association(ec2, vpc):
+    vpc_id = vpc["VpcId"]
+    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.0.8.0/24")["Subnet"]["SubnetId"]
+    igw_id = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+    [main] = ec2.describe_route_tables(Filters=[f("vpc-id", vpc_id), f("association.main", "true")])["RouteTables"]
+    other = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+    with api_error("InvalidRoute.NotFound"):
+        ec2.replace_route(RouteTableId=other, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
+    ec2.create_route(RouteTableId=other, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
+    ec2.replace_route(RouteTableId=other, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
+    assoc = ec2.associate_route_table(RouteTableId=main["RouteTableId"], SubnetId=subnet_id)["AssociationId"]
+    moved = ec2.replace_route_table_association(AssociationId=assoc, RouteTableId=other)
+    assert moved["AssociationState"] == {"State": "associated"} and moved["NewAssociationId"] != assoc
+    [found] = ec2.describe_route_tables(Filters=[f("association.subnet-id", subnet_id)])["RouteTables"]
+    assert found["RouteTableId"] == other
+    # The main association moves too: the other table becomes the VPC's main one.
+    main_assoc = main["Associations"][0]["RouteTableAssociationId"]
+    new_main = ec2.replace_route_table_association(AssociationId=main_assoc, RouteTableId=other)["NewAssociationId"]
+    [now_main] = ec2.describe_route_tables(Filters=[f("vpc-id", vpc_id), f("association.main", "true")])["RouteTables"]
+    assert now_main["RouteTableId"] == other
+    assert {a["RouteTableAssociationId"] for a in now_main["Associations"] if a["Main"]} == {new_main}
+    ec2.replace_route_table_association(AssociationId=new_main, RouteTableId=main["RouteTableId"])
+    ec2.disassociate_route_table(AssociationId=moved["NewAssociationId"])
+    ec2.delete_route_table(RouteTableId=other)
+    ec2.detach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+    ec2.delete_internet_gateway(InternetGatewayId=igw_id)
+    ec2.delete_subnet(SubnetId=subnet_id)
+
+
+def test_network_interfaces_of_their_own(ec2, gateway, vpc, import_image):
+    vpc_id = vpc["VpcId"]
+    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.0.9.0/24")["Subnet"]["SubnetId"]
+    eni = ec2.create_network_interface(SubnetId=subnet_id, Description="second", PrivateIpAddress="10.0.9.50",
+                                       SecondaryPrivateIpAddressCount=1, TagSpecifications=[
+                                           {"ResourceType": "network-interface", "Tags": [{"Key": "Name", "Value": "n"}]}])["NetworkInterface"]
+    eni_id = eni["NetworkInterfaceId"]
+    assert eni["Status"] == "available" and "Attachment" not in eni
+    assert eni["PrivateIpAddress"] == "10.0.9.50" and eni["Description"] == "second"
+    assert [(p["PrivateIpAddress"], p["Primary"]) for p in eni["PrivateIpAddresses"]] == [("10.0.9.50", True), ("10.0.9.4", False)]
+    assert eni["TagSet"] == [{"Key": "Name", "Value": "n"}]
+    ec2.get_waiter("network_interface_available").wait(NetworkInterfaceIds=[eni_id],
+                                                        WaiterConfig={"Delay": 1, "MaxAttempts": 10})
+    assigned = ec2.assign_private_ip_addresses(NetworkInterfaceId=eni_id, SecondaryPrivateIpAddressCount=1)
+    assert assigned["AssignedPrivateIpAddresses"] == [{"PrivateIpAddress": "10.0.9.5"}]
+    ec2.unassign_private_ip_addresses(NetworkInterfaceId=eni_id, PrivateIpAddresses=["10.0.9.5"])
+    with api_error("InvalidParameterValue"):
+        ec2.unassign_private_ip_addresses(NetworkInterfaceId=eni_id, PrivateIpAddresses=["10.0.9.50"])
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=eni_id, SourceDestCheck={"Value": False})
+    assert ec2.describe_network_interface_attribute(NetworkInterfaceId=eni_id, Attribute="sourceDestCheck")[
+        "SourceDestCheck"] == {"Value": False}
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=eni_id, Description={"Value": "renamed"})
+    assert ec2.describe_network_interface_attribute(NetworkInterfaceId=eni_id, Attribute="description")[
+        "Description"] == {"Value": "renamed"}
+    [group] = ec2.describe_security_groups(Filters=[f("vpc-id", vpc_id)])["SecurityGroups"]
+    assert ec2.describe_network_interface_attribute(NetworkInterfaceId=eni_id, Attribute="groupSet")["Groups"] == [
+        {"GroupId": group["GroupId"], "GroupName": "default"}]
+    with api_error("InvalidGroup.NotFound"):
+        ec2.modify_network_interface_attribute(NetworkInterfaceId=eni_id, Groups=["sg-0123456789abcdef0"])
+
+    [inst] = ec2.run_instances(ImageId=import_image(uid("eni-image"))["ImageId"], MinCount=1, MaxCount=1,
+                               SubnetId=subnet_id)["Instances"]
+    wait_until("running", lambda: ec2.describe_instances(InstanceIds=[inst["InstanceId"]])[
+        "Reservations"][0]["Instances"][0]["State"]["Name"] == "running")
+    with api_error("InvalidParameterValue",
+                   f"Instance '{inst['InstanceId']}' already has an interface attached at device index '0'."):
+        ec2.attach_network_interface(NetworkInterfaceId=eni_id, InstanceId=inst["InstanceId"], DeviceIndex=0)
+    attachment = ec2.attach_network_interface(NetworkInterfaceId=eni_id, InstanceId=inst["InstanceId"], DeviceIndex=1)
+    assert re.match(r"^eni-attach-[0-9a-f]{17}$", attachment["AttachmentId"])
+    wait_until("attached", lambda: ec2.describe_network_interfaces(NetworkInterfaceIds=[eni_id])[
+        "NetworkInterfaces"][0].get("Attachment", {}).get("Status") == "attached")
+    with api_error("InvalidNetworkInterface.InUse"):
+        ec2.delete_network_interface(NetworkInterfaceId=eni_id)
+    shown = ec2.describe_instances(InstanceIds=[inst["InstanceId"]])["Reservations"][0]["Instances"][0]
+    assert [(n["NetworkInterfaceId"], n["Attachment"]["DeviceIndex"]) for n in shown["NetworkInterfaces"]] == [
+        (shown["NetworkInterfaces"][0]["NetworkInterfaceId"], 0), (eni_id, 1)]
+    primary = shown["NetworkInterfaces"][0]["Attachment"]["AttachmentId"]
+    with api_error("OperationNotPermitted"):
+        ec2.detach_network_interface(AttachmentId=primary)
+    ec2.detach_network_interface(AttachmentId=attachment["AttachmentId"])
+    ec2.get_waiter("network_interface_available").wait(NetworkInterfaceIds=[eni_id],
+                                                        WaiterConfig={"Delay": 1, "MaxAttempts": 20})
+    ec2.delete_network_interface(NetworkInterfaceId=eni_id)
+    with api_error("InvalidNetworkInterfaceID.NotFound"):
+        ec2.delete_network_interface(NetworkInterfaceId=eni_id)
+    ec2.terminate_instances(InstanceIds=[inst["InstanceId"]])
+    wait_until("gone", lambda: not ec2.describe_network_interfaces(Filters=[f("subnet-id", subnet_id)])["NetworkInterfaces"],
+               timeout=60)
+    ec2.delete_subnet(SubnetId=subnet_id)
+
+
+def test_create_default_vpc_after_the_default_one_is_deleted(gateway, client_for):
+    ec2 = client_for(gateway.create_account())
+    [default] = ec2.describe_vpcs(Filters=[f("is-default", "true")])["Vpcs"]
+    with api_error("DefaultVpcAlreadyExists"):
+        ec2.create_default_vpc()
+    cleanup_vpc(ec2, default["VpcId"])
+    assert ec2.describe_vpcs()["Vpcs"] == []
+    made = ec2.create_default_vpc()["Vpc"]
+    assert made["IsDefault"] is True and made["CidrBlock"] == "172.31.0.0/16" and made["VpcId"] != default["VpcId"]
+    subnets = ec2.describe_subnets(Filters=[f("vpc-id", made["VpcId"])])["Subnets"]
+    assert sorted(s["AvailabilityZone"] for s in subnets) == ["us-east-1a", "us-east-1b", "us-east-1c"]
+    assert all(s["DefaultForAz"] and s["MapPublicIpOnLaunch"] for s in subnets)
+    [igw] = ec2.describe_internet_gateways(Filters=[f("attachment.vpc-id", made["VpcId"])])["InternetGateways"]
+    assert igw["Attachments"] == [{"State": "available", "VpcId": made["VpcId"]}]
+    attrs = ec2.describe_account_attributes(AttributeNames=["default-vpc"])["AccountAttributes"]
+    assert attrs[0]["AttributeValues"] == [{"AttributeValue": made["VpcId"]}]
+
+
+def test_describe_addresses_attribute(ec2):
+    alloc = ec2.allocate_address(Domain="vpc")
+    try:
+        answer = ec2.describe_addresses_attribute(AllocationIds=[alloc["AllocationId"]], Attribute="domain-name")
+        assert answer["Addresses"] == [{"PublicIp": alloc["PublicIp"], "AllocationId": alloc["AllocationId"]}]
+    finally:
+        ec2.release_address(AllocationId=alloc["AllocationId"])
+
+
+def test_the_host_network_is_repaired_after_a_hand_removes_it(ec2, gateway, vpc):
+    """The reconciler rebuilds what was removed behind the gateway's back: a VPC's namespace
+    (`ip netns del`) and a subnet's bridge (`ip link del`)."""
+    vpc_id = vpc["VpcId"]
+    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.0.10.0/24")["Subnet"]["SubnetId"]
+    ec2.get_waiter("subnet_available").wait(SubnetIds=[subnet_id], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    ns, br = namespace(gateway, vpc_id), bridge(gateway, subnet_id)
+    router = lambda: netns_exists(ns) and "10.0.10.1/24" in ip("-n", ns, "-4", "-o", "addr")  # noqa: E731
+    assert router() and Path("/sys/class/net", br).exists()
+    ip("netns", "del", ns)
+    wait_until("namespace rebuilt", router)
+    ip("link", "del", br)
+    wait_until("bridge rebuilt", lambda: Path("/sys/class/net", br, "bridge").is_dir())
+    # The router's veth is on the new bridge again.
+    wait_until("router on the bridge", lambda: any(
+        p.name.startswith(f"e{deployment(gateway)}r") for p in Path("/sys/class/net", br, "brif").iterdir()))
+    ec2.delete_subnet(SubnetId=subnet_id)
+
+
+def host_objects(dep: str) -> set[str]:
+    """Every namespace and link on the host whose name says it is deployment `dep`'s."""
+    links = {line.split()[0].split("@")[0] for line in ip("-br", "link").splitlines() if line.strip()}
+    spaces = {p.name for p in Path("/run/netns").iterdir()} if Path("/run/netns").exists() else set()
+    return {n for n in links if n.startswith(f"e{dep}")} | {n for n in spaces if n.startswith(f"ec2gw-{dep}-")}
+
+
+def test_kill_9_while_networks_are_built_leaves_nothing_stray(ec2gw_bin, tmp_path):
+    """A gateway killed (SIGKILL) while VPCs, subnets and Elastic IPs are made and deleted:
+    after a restart the host has exactly the database's networks, and after everything is
+    deleted, nothing of them."""
+    import signal
+    import threading
+
+    from conftest import Gateway, create_account, free_port, make_client, network_env, purge_network, stop, wait_ready
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    database_url = f"sqlite://{data_dir / 'ec2gw.sqlite'}"
+    account = create_account(ec2gw_bin, database_url, data_dir)
+    port = free_port()
+    starts = []
+
+    def start() -> Gateway:
+        n = len(starts)
+        out, err = tmp_path / f"stdout.{n}.log", tmp_path / f"stderr.{n}.log"
+        cmd = [str(ec2gw_bin), "serve", "--listen", f"127.0.0.1:{port}", "--database", database_url,
+               "--data-dir", str(data_dir), "--libvirt-uri", "test:///default", "--domain-type", "test"]
+        with open(out, "wb") as o, open(err, "wb") as e:
+            proc = subprocess.Popen(cmd, stdout=o, stderr=e, stdin=subprocess.DEVNULL, env=network_env("198.19.4.0/24"))
+        gw = Gateway(binary=ec2gw_bin, endpoint=f"http://127.0.0.1:{port}", host="127.0.0.1", port=port,
+                     database_url=database_url, data_dir=data_dir, stdout_path=out, stderr_path=err,
+                     account=account, process=proc)
+        starts.append(gw)
+        wait_ready(gw)
+        return gw
+
+    try:
+        gw = start()
+        dep = deployment(gw)
+        for round_ in range(3):
+            client = make_client(gw, account)
+            stop_flag = threading.Event()
+
+            def churn():
+                n = 0
+                while not stop_flag.is_set():
+                    n += 1
+                    try:
+                        vpc_id = client.create_vpc(CidrBlock=f"10.{n % 200}.0.0/16")["Vpc"]["VpcId"]
+                        subnet_id = client.create_subnet(VpcId=vpc_id, CidrBlock=f"10.{n % 200}.1.0/24")["Subnet"]["SubnetId"]
+                        if n % 2:
+                            client.delete_subnet(SubnetId=subnet_id)
+                            client.delete_vpc(VpcId=vpc_id)
+                        alloc = client.allocate_address(Domain="vpc")["AllocationId"]
+                        client.release_address(AllocationId=alloc)
+                    except Exception:  # noqa: BLE001 (the gateway is killed under it, or a limit is hit)
+                        time.sleep(0.05)
+
+            worker = threading.Thread(target=churn, daemon=True)
+            worker.start()
+            time.sleep(1.0 + 0.4 * round_)
+            gw.process.send_signal(signal.SIGKILL)
+            gw.process.wait(timeout=10)
+            stop_flag.set()
+            worker.join(timeout=30)
+            gw = start()
+            client = make_client(gw, account)
+            vpcs = {v["VpcId"] for v in client.describe_vpcs()["Vpcs"]}
+            subnets = {s["SubnetId"] for s in client.describe_subnets()["Subnets"]}
+            wanted = {f"ec2gw-{dep}-{v}" for v in vpcs} | {bridge(gw, s) for s in subnets}
+            wait_until("the host matches the database", lambda: wanted <= host_objects(dep) and not {
+                n for n in host_objects(dep)
+                if n.startswith(f"ec2gw-{dep}-") and n not in wanted} and not {
+                n for n in host_objects(dep) if n.startswith(f"e{dep}b") and n not in wanted}, timeout=30)
+        made = sum(len(re.findall(r'action="CreateVpc".*status=200', g.stderr_path.read_text())) for g in starts)
+        assert made >= 3, f"the churn made {made} VPCs: the kills hit nothing"
+        # Everything deleted: nothing of the deployment is left on the host.
+        for v in client.describe_vpcs()["Vpcs"]:
+            cleanup_vpc(client, v["VpcId"])
+        wait_until("the host is clean", lambda: host_objects(dep) == set(), timeout=30)
+        assert not (data_dir / "network").exists() or not any((data_dir / "network").iterdir())
+        procs = subprocess.run(["pgrep", "-af", str(data_dir / "network")], capture_output=True, text=True).stdout
+        assert procs.strip() == "", procs
+    finally:
+        for g in starts:
+            stop(g.process)
+        purge_network(ec2gw_bin, database_url, data_dir)

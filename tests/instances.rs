@@ -326,6 +326,9 @@ struct Failing {
 }
 
 impl Hypervisor for Failing {
+    fn sync_nics(&self, spec: &DomainSpec) -> Result<(), HypervisorError> {
+        self.inner.sync_nics(spec)
+    }
     fn define(&self, spec: &DomainSpec) -> Result<(), HypervisorError> {
         let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if n < self.times {

@@ -122,3 +122,33 @@ pub async fn describe_addresses(
         addresses: Some(found.into_iter().map(|a| address(a, &region)).collect()),
     })
 }
+
+pub async fn describe_addresses_attribute(
+    engine: &Engine,
+    who: &Principal,
+    req: input::DescribeAddressesAttributeRequest,
+) -> Result<output::DescribeAddressesAttributeResult, ApiError> {
+    if let Some(attribute) = req.attribute.as_deref().filter(|a| *a != "domain-name") {
+        return Err(EngineError::InvalidParameterValue(format!(
+            "Value ({attribute}) for parameter attribute is invalid. Valid values are domain-name."
+        ))
+        .into());
+    }
+    let found = engine
+        .describe_addresses(&who.account_id, &req.allocation_ids, &[], &[])
+        .await?;
+    // No reverse DNS here: no PTR record is set for any address.
+    Ok(output::DescribeAddressesAttributeResult {
+        addresses: Some(
+            found
+                .into_iter()
+                .map(|a| output::AddressAttribute {
+                    public_ip: Some(a.row.public_ip),
+                    allocation_id: a.row.allocation_id,
+                    ..Default::default()
+                })
+                .collect(),
+        ),
+        next_token: None,
+    })
+}

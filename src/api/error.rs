@@ -536,6 +536,16 @@ fn network_parts(fault: &NetworkFault) -> (&'static str, u16, String) {
             400,
             "The request must contain exactly one of gatewayId, networkInterfaceId or instanceId".into(),
         ),
+        NetworkFault::InterfaceInUse(id) => (
+            "InvalidNetworkInterface.InUse",
+            400,
+            format!("Interface: [{id}] in use."),
+        ),
+        NetworkFault::TooManyGroups => (
+            "SecurityGroupsPerInterfaceLimitExceeded",
+            400,
+            "The maximum number of security groups per interface has been reached.".into(),
+        ),
         NetworkFault::DefaultVpcExists => (
             "DefaultVpcAlreadyExists",
             400,

@@ -1,12 +1,14 @@
-//! Network interfaces: DescribeNetworkInterfaces, and how an interface is answered (here and
-//! inside DescribeInstances).
+//! Network interfaces: Create, Delete, Describe, Attach, Detach, their attributes and private
+//! addresses; and how an interface is answered (here and inside DescribeInstances).
 
 use super::error::ApiError;
 use super::generated::{input, output};
-use super::params::{filters, page, tag_set};
+use super::params::{attribute_flag, attribute_value, filters, page, tag_set, tag_specifications};
 use super::Principal;
+use crate::engine::network::interfaces::{InterfaceAttribute, InterfaceChange};
 use crate::engine::network::NetworkInterface;
-use crate::engine::Engine;
+use crate::engine::tags::tags_for;
+use crate::engine::{Engine, EngineError};
 
 fn groups(i: &NetworkInterface) -> Option<Vec<output::GroupIdentifier>> {
     Some(
@@ -167,4 +169,179 @@ pub async fn describe_network_interfaces(
         network_interfaces: Some(found.into_iter().map(network_interface).collect()),
         next_token,
     })
+}
+
+pub async fn create_network_interface(
+    engine: &Engine,
+    who: &Principal,
+    req: input::CreateNetworkInterfaceRequest,
+) -> Result<output::CreateNetworkInterfaceResult, ApiError> {
+    let tags = tags_for(
+        &tag_specifications(req.tag_specifications)?,
+        "network-interface",
+    )?;
+    let made = engine
+        .create_network_interface(
+            &who.account_id,
+            &req.subnet_id,
+            req.description,
+            req.private_ip_address.filter(|v| !v.is_empty()),
+            req.groups,
+            req.secondary_private_ip_address_count,
+            tags,
+        )
+        .await?;
+    Ok(output::CreateNetworkInterfaceResult {
+        network_interface: Some(network_interface(made)),
+        client_token: req.client_token,
+    })
+}
+
+pub async fn delete_network_interface(
+    engine: &Engine,
+    who: &Principal,
+    req: input::DeleteNetworkInterfaceRequest,
+) -> Result<(), ApiError> {
+    engine
+        .delete_network_interface(&who.account_id, &req.network_interface_id)
+        .await?;
+    Ok(())
+}
+
+pub async fn attach_network_interface(
+    engine: &Engine,
+    who: &Principal,
+    req: input::AttachNetworkInterfaceRequest,
+) -> Result<output::AttachNetworkInterfaceResult, ApiError> {
+    let attachment_id = engine
+        .attach_network_interface(
+            &who.account_id,
+            &req.network_interface_id,
+            &req.instance_id,
+            req.device_index,
+        )
+        .await?;
+    Ok(output::AttachNetworkInterfaceResult {
+        attachment_id: Some(attachment_id),
+        network_card_index: Some(0),
+    })
+}
+
+pub async fn detach_network_interface(
+    engine: &Engine,
+    who: &Principal,
+    req: input::DetachNetworkInterfaceRequest,
+) -> Result<(), ApiError> {
+    engine
+        .detach_network_interface(&who.account_id, &req.attachment_id)
+        .await?;
+    Ok(())
+}
+
+pub async fn describe_network_interface_attribute(
+    engine: &Engine,
+    who: &Principal,
+    req: input::DescribeNetworkInterfaceAttributeRequest,
+) -> Result<output::DescribeNetworkInterfaceAttributeResult, ApiError> {
+    let name = req
+        .attribute
+        .ok_or_else(|| ApiError::MissingParameter("Attribute".into()))?;
+    let attribute = InterfaceAttribute::parse(&name).ok_or_else(|| {
+        EngineError::InvalidParameterValue(format!(
+            "Value ({name}) for parameter attribute is invalid. Valid values are description, groupSet, sourceDestCheck, attachment."
+        ))
+    })?;
+    let eni = engine
+        .network_interface(&who.account_id, &req.network_interface_id)
+        .await?;
+    let mut answer = output::DescribeNetworkInterfaceAttributeResult {
+        network_interface_id: Some(eni.row.interface_id.clone()),
+        ..Default::default()
+    };
+    match attribute {
+        InterfaceAttribute::Description => {
+            answer.description = attribute_value(eni.row.description.clone())
+        }
+        InterfaceAttribute::GroupSet => answer.groups = groups(&eni),
+        InterfaceAttribute::SourceDestCheck => {
+            answer.source_dest_check = attribute_flag(eni.row.source_dest_check)
+        }
+        InterfaceAttribute::Attachment => {
+            answer.attachment = network_interface(eni).attachment;
+        }
+    }
+    Ok(answer)
+}
+
+pub async fn modify_network_interface_attribute(
+    engine: &Engine,
+    who: &Principal,
+    req: input::ModifyNetworkInterfaceAttributeRequest,
+) -> Result<(), ApiError> {
+    let delete_on_termination = match req.attachment {
+        Some(a) => match (a.attachment_id, a.delete_on_termination) {
+            (Some(id), Some(v)) => Some((id, v)),
+            _ => {
+                return Err(ApiError::MissingParameter(
+                    "Attachment.AttachmentId and Attachment.DeleteOnTermination".into(),
+                ))
+            }
+        },
+        None => None,
+    };
+    engine
+        .modify_network_interface(
+            &who.account_id,
+            &req.network_interface_id,
+            InterfaceChange {
+                description: req.description.and_then(|d| d.value),
+                source_dest_check: req.source_dest_check.and_then(|v| v.value),
+                group_ids: req.groups,
+                delete_on_termination,
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn assign_private_ip_addresses(
+    engine: &Engine,
+    who: &Principal,
+    req: input::AssignPrivateIpAddressesRequest,
+) -> Result<output::AssignPrivateIpAddressesResult, ApiError> {
+    let assigned = engine
+        .assign_private_ips(
+            &who.account_id,
+            &req.network_interface_id,
+            req.private_ip_addresses,
+            req.secondary_private_ip_address_count,
+        )
+        .await?;
+    Ok(output::AssignPrivateIpAddressesResult {
+        network_interface_id: Some(req.network_interface_id),
+        assigned_private_ip_addresses: Some(
+            assigned
+                .into_iter()
+                .map(|ip| output::AssignedPrivateIpAddress {
+                    private_ip_address: Some(ip),
+                })
+                .collect(),
+        ),
+        ..Default::default()
+    })
+}
+
+pub async fn unassign_private_ip_addresses(
+    engine: &Engine,
+    who: &Principal,
+    req: input::UnassignPrivateIpAddressesRequest,
+) -> Result<(), ApiError> {
+    engine
+        .unassign_private_ips(
+            &who.account_id,
+            &req.network_interface_id,
+            req.private_ip_addresses,
+        )
+        .await?;
+    Ok(())
 }

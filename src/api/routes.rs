@@ -5,7 +5,7 @@ use super::generated::{input, output};
 use super::params::{filters, page, tag_set, tag_specifications};
 use super::Principal;
 use crate::engine::network::actions::RouteTarget;
-use crate::engine::network::RouteTable;
+use crate::engine::network::{DhcpOptions, NetworkAcl, RouteTable};
 use crate::engine::tags::tags_for;
 use crate::engine::Engine;
 
@@ -178,4 +178,138 @@ pub async fn delete_route(
         .delete_route(&who.account_id, &req.route_table_id, &destination)
         .await?;
     Ok(())
+}
+
+pub async fn replace_route(
+    engine: &Engine,
+    who: &Principal,
+    req: input::ReplaceRouteRequest,
+) -> Result<(), ApiError> {
+    let destination = req
+        .destination_cidr_block
+        .ok_or_else(|| ApiError::MissingParameter("DestinationCidrBlock".into()))?;
+    engine
+        .put_route(
+            &who.account_id,
+            &req.route_table_id,
+            &destination,
+            RouteTarget {
+                gateway_id: req.gateway_id.filter(|v| !v.is_empty()),
+                instance_id: req.instance_id.filter(|v| !v.is_empty()),
+                interface_id: req.network_interface_id.filter(|v| !v.is_empty()),
+            },
+            true,
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn replace_route_table_association(
+    engine: &Engine,
+    who: &Principal,
+    req: input::ReplaceRouteTableAssociationRequest,
+) -> Result<output::ReplaceRouteTableAssociationResult, ApiError> {
+    let new_id = engine
+        .replace_route_table_association(&who.account_id, &req.association_id, &req.route_table_id)
+        .await?;
+    Ok(output::ReplaceRouteTableAssociationResult {
+        new_association_id: Some(new_id),
+        association_state: associated(),
+    })
+}
+
+fn network_acl(a: NetworkAcl) -> output::NetworkAcl {
+    let entry = |egress: bool, rule_number: i32, rule_action: &str| output::NetworkAclEntry {
+        cidr_block: Some("0.0.0.0/0".into()),
+        egress: Some(egress),
+        protocol: Some("-1".into()),
+        rule_action: Some(rule_action.into()),
+        rule_number: Some(rule_number),
+        ..Default::default()
+    };
+    output::NetworkAcl {
+        associations: Some(
+            a.associations
+                .into_iter()
+                .map(|(id, subnet_id)| output::NetworkAclAssociation {
+                    network_acl_association_id: Some(id),
+                    network_acl_id: Some(a.acl_id.clone()),
+                    subnet_id: Some(subnet_id),
+                })
+                .collect(),
+        ),
+        entries: Some(vec![
+            entry(true, 100, "allow"),
+            entry(true, 32767, "deny"),
+            entry(false, 100, "allow"),
+            entry(false, 32767, "deny"),
+        ]),
+        is_default: Some(true),
+        network_acl_id: Some(a.acl_id),
+        tags: tag_set(a.tags),
+        vpc_id: Some(a.vpc_id),
+        owner_id: Some(a.owner_id),
+    }
+}
+
+pub async fn describe_network_acls(
+    engine: &Engine,
+    who: &Principal,
+    req: input::DescribeNetworkAclsRequest,
+) -> Result<output::DescribeNetworkAclsResult, ApiError> {
+    let page = page(req.max_results, req.next_token, 5, 100)?;
+    let (found, next_token) = engine
+        .describe_network_acls(
+            &who.account_id,
+            &req.network_acl_ids,
+            &filters(req.filters)?,
+            &page,
+        )
+        .await?;
+    Ok(output::DescribeNetworkAclsResult {
+        network_acls: Some(found.into_iter().map(network_acl).collect()),
+        next_token,
+    })
+}
+
+fn dhcp_options(d: DhcpOptions) -> output::DhcpOptions {
+    output::DhcpOptions {
+        owner_id: Some(d.owner_id),
+        tags: tag_set(d.tags),
+        dhcp_options_id: Some(d.options_id),
+        dhcp_configurations: Some(
+            d.configurations
+                .into_iter()
+                .map(|(key, values)| output::DhcpConfiguration {
+                    key: Some(key),
+                    values: Some(
+                        values
+                            .into_iter()
+                            .map(|v| output::AttributeValue { value: Some(v) })
+                            .collect(),
+                    ),
+                })
+                .collect(),
+        ),
+    }
+}
+
+pub async fn describe_dhcp_options(
+    engine: &Engine,
+    who: &Principal,
+    req: input::DescribeDhcpOptionsRequest,
+) -> Result<output::DescribeDhcpOptionsResult, ApiError> {
+    let page = page(req.max_results, req.next_token, 5, 1000)?;
+    let (found, next_token) = engine
+        .describe_dhcp_options(
+            &who.account_id,
+            &req.dhcp_options_ids,
+            &filters(req.filters)?,
+            &page,
+        )
+        .await?;
+    Ok(output::DescribeDhcpOptionsResult {
+        dhcp_options: Some(found.into_iter().map(dhcp_options).collect()),
+        next_token,
+    })
 }

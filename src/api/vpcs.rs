@@ -124,3 +124,14 @@ pub async fn modify_subnet_attribute(
         .await?;
     Ok(())
 }
+
+pub async fn create_default_vpc(
+    engine: &Engine,
+    who: &Principal,
+    _req: input::CreateDefaultVpcRequest,
+) -> Result<output::CreateDefaultVpcResult, ApiError> {
+    let made = engine.create_default_vpc(&who.account_id).await?;
+    Ok(output::CreateDefaultVpcResult {
+        vpc: Some(vpc(made)),
+    })
+}

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 
 use super::instances::instance_dir;
+use super::network::interfaces as nic_rows;
 use super::volumes::volume_path;
 use super::{timestamp_now, Engine, EngineError};
 use crate::hostnet;
@@ -75,11 +76,85 @@ async fn build_network(engine: &Engine) -> Result<(), EngineError> {
         .await
 }
 
+/// Plugs interfaces being attached into their instance's domain and unplugs those being
+/// detached (the running guest's and its definition), then records them attached or
+/// detached. An instance with no domain yet gets them at launch; one going away, never.
+fn sync_interfaces(engine: &Engine) -> Result<(), EngineError> {
+    let changing: Vec<_> = engine
+        .store()
+        .run_now::<_, EngineError>(|conn| Ok(network_rows::all_interfaces(conn)?))?
+        .into_iter()
+        .filter(|i| {
+            matches!(
+                i.attachment_status.as_deref(),
+                Some(nic_rows::ATTACHING | nic_rows::DETACHING)
+            )
+        })
+        .collect();
+    let mut instances: Vec<String> = changing
+        .iter()
+        .filter_map(|i| i.instance_id.clone())
+        .collect();
+    instances.sort();
+    instances.dedup();
+    for instance_id in instances {
+        let Some(row) = engine
+            .store()
+            .run_now::<_, EngineError>(|conn| Ok(rows::find(conn, &instance_id)?))?
+        else {
+            continue;
+        };
+        let has_domain = !matches!(
+            row.state,
+            InstanceState::Pending | InstanceState::ShuttingDown | InstanceState::Terminated
+        );
+        if has_domain && engine.host_network().is_some() {
+            let mut spec = spec(engine, &row);
+            spec.nics = nics(engine, &row)?;
+            engine.hypervisor().sync_nics(&spec)?;
+        }
+        for eni in changing
+            .iter()
+            .filter(|i| i.instance_id.as_deref() == Some(instance_id.as_str()))
+        {
+            let settled = if eni.attachment_status.as_deref() == Some(nic_rows::ATTACHING) {
+                network_rows::InterfaceRow {
+                    attachment_status: Some(nic_rows::ATTACHED.into()),
+                    ..eni.clone()
+                }
+            } else {
+                network_rows::InterfaceRow {
+                    instance_id: None,
+                    device_index: None,
+                    attachment_id: None,
+                    attach_time: None,
+                    attachment_status: None,
+                    ..eni.clone()
+                }
+            };
+            engine.store().run_now::<_, EngineError>(|conn| {
+                Ok(network_rows::settle_attachment(conn, eni, &settled)?)
+            })?;
+            tracing::info!(interface = %eni.interface_id, instance = %instance_id, status = ?settled.attachment_status, "network interface");
+        }
+    }
+    Ok(())
+}
+
 /// One pass over every live instance (and, if asked, the hypervisor's orphan domains).
 pub async fn reconcile(engine: &Engine, sweep_orphans: bool) -> Result<(), EngineError> {
     if let Err(e) = build_network(engine).await {
         engine.metrics().reconciler_error();
         tracing::error!(error = %super::cause_chain(&e), "building the host network failed; retrying next pass");
+    }
+    let for_interfaces = engine.clone();
+    match tokio::task::spawn_blocking(move || sync_interfaces(&for_interfaces)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            engine.metrics().reconciler_error();
+            tracing::warn!(error = %super::cause_chain(&e), "plugging network interfaces failed; retrying next pass");
+        }
+        Err(e) => return Err(EngineError::Io(format!("network interfaces: {e}"))),
     }
     let live = engine
         .store()
@@ -163,6 +238,7 @@ fn nics(engine: &Engine, row: &InstanceRow) -> Result<Vec<GuestNic>, EngineError
     let deployment = engine.deployment();
     Ok(interfaces
         .into_iter()
+        .filter(|i| i.attachment_status.as_deref() != Some(nic_rows::DETACHING))
         .map(|i| GuestNic {
             bridge: hostnet::bridge_name(deployment, &i.subnet_id),
             tap: hostnet::tap_name(deployment, &i.interface_id),

@@ -45,6 +45,13 @@ fn taggable(
             Kind::InternetGateway => network.gateways.iter().any(|g| g.gateway_id == id),
             Kind::RouteTable => network.route_tables.iter().any(|t| t.route_table_id == id),
             Kind::NetworkInterface => network.interfaces.iter().any(|i| i.interface_id == id),
+            Kind::NetworkAcl => network
+                .vpcs
+                .iter()
+                .any(|v| super::network::derived_id("acl", account_id, &v.vpc_id) == id),
+            Kind::DhcpOptions => {
+                super::network::derived_id("dopt", account_id, "dhcp options") == id
+            }
             Kind::Allocation => network
                 .publics
                 .iter()

@@ -18,7 +18,7 @@ use virt::enumutil::Enum;
 use virt::error::{Error as VirtError, ErrorDomain, ErrorDomainEnum, ErrorNumber, ErrorNumberEnum};
 use virt::sys;
 
-use super::{DomainSpec, Failure, Hypervisor, HypervisorError, PowerState};
+use super::{DomainSpec, Failure, GuestNic, Hypervisor, HypervisorError, PowerState};
 
 /// The XML namespace of the gateway's domain metadata.
 pub const METADATA_NS: &str = "https://ec2gw.dev/xmlns/instance/1";
@@ -195,6 +195,44 @@ fn known_power_state(state: Enum<DomainState, sys::virDomainState>) -> PowerStat
 }
 
 impl Hypervisor for Libvirt {
+    fn sync_nics(&self, spec: &DomainSpec) -> Result<(), HypervisorError> {
+        let name = spec.name.as_str();
+        let defined = self.with_conn(&format!("look up {name}"), |conn| {
+            Ok(lookup(conn, name)?.is_some())
+        })?;
+        if !defined {
+            return Ok(());
+        }
+        self.define(spec)?;
+        // The test driver has no guests to plug NICs into.
+        if self.domain_type == "test" {
+            return Ok(());
+        }
+        self.with_conn(&format!("sync the NICs of {name}"), |conn| {
+            let Some(dom) = lookup(conn, name)? else {
+                return Ok(());
+            };
+            if !dom.is_active()? {
+                return Ok(());
+            }
+            let xml = dom.xml_desc(0)?;
+            let live = interface_macs(&xml);
+            for nic in spec.nics.iter().filter(|n| !live.contains(&n.mac)) {
+                dom.attach_device_flags(&nic_xml(nic), sys::VIR_DOMAIN_AFFECT_LIVE)?;
+            }
+            // libvirt wants the device as the domain has it to unplug it.
+            for mac in live
+                .iter()
+                .filter(|m| !spec.nics.iter().any(|n| &n.mac == *m))
+            {
+                if let Some(device) = interface_element(&xml, mac) {
+                    dom.detach_device_flags(device, sys::VIR_DOMAIN_AFFECT_LIVE)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
     fn define(&self, spec: &DomainSpec) -> Result<(), HypervisorError> {
         let xml = domain_xml(spec, &self.domain_type);
         self.with_conn(&format!("define {}", spec.name), |conn| {
@@ -425,12 +463,7 @@ pub fn domain_xml(spec: &DomainSpec, domain_type: &str) -> String {
         nics = spec
             .nics
             .iter()
-            .map(|n| format!(
-                "    <interface type='bridge'><mac address='{}'/><source bridge='{}'/><target dev='{}'/><model type='virtio'/></interface>\n",
-                escape(n.mac.as_str()),
-                escape(n.bridge.as_str()),
-                escape(n.tap.as_str())
-            ))
+            .map(|n| format!("    {}\n", nic_xml(n)))
             .collect::<String>(),
         owner = escape(spec.owner.as_str()),
         domain_type = escape(domain_type),
@@ -442,6 +475,50 @@ pub fn domain_xml(spec: &DomainSpec, domain_type: &str) -> String {
         disk = escape(spec.disk_path.as_str()),
         console = escape(spec.console_path.as_str()),
     )
+}
+
+/// A guest NIC's device XML: a virtio NIC on its subnet's bridge, its tap named for the
+/// interface (where security groups will filter it).
+pub fn nic_xml(n: &GuestNic) -> String {
+    format!(
+        "<interface type='bridge'><mac address='{}'/><source bridge='{}'/><target dev='{}'/><model type='virtio'/></interface>",
+        escape(n.mac.as_str()),
+        escape(n.bridge.as_str()),
+        escape(n.tap.as_str())
+    )
+}
+
+/// The `<interface>...</interface>` element of a domain XML whose MAC is `mac`.
+pub fn interface_element<'a>(xml: &'a str, mac: &str) -> Option<&'a str> {
+    let mut from = 0;
+    while let Some(start) = xml[from..].find("<interface ").map(|i| i + from) {
+        let end = xml[start..]
+            .find("</interface>")
+            .map(|i| start + i + "</interface>".len())?;
+        let element = &xml[start..end];
+        if interface_macs(element).iter().any(|m| m == mac) {
+            return Some(element);
+        }
+        from = end;
+    }
+    None
+}
+
+/// The MACs of a domain XML's interfaces, in order.
+pub fn interface_macs(xml: &str) -> Vec<String> {
+    let mut macs = Vec::new();
+    let mut rest = xml;
+    while let Some(at) = rest.find("<mac address=") {
+        rest = &rest[at + "<mac address=".len()..];
+        let Some(quote) = rest.chars().next() else {
+            break;
+        };
+        let value = &rest[1..];
+        if let Some(end) = value.find(quote) {
+            macs.push(value[..end].to_ascii_lowercase());
+        }
+    }
+    macs
 }
 
 #[cfg(test)]
@@ -578,6 +655,22 @@ mod tests {
 "
         );
         assert_eq!(domain_xml(&s, "qemu"), expected);
+    }
+
+    #[test]
+    fn interface_macs_are_read_in_order_whatever_the_quotes() {
+        let xml = "<domain><devices><interface type='bridge'><mac address='02:00:00:00:00:0A'/></interface>\
+                   <interface type=\"bridge\"><mac address=\"02:00:00:00:00:0b\"/></interface></devices></domain>";
+        assert_eq!(
+            interface_macs(xml),
+            ["02:00:00:00:00:0a", "02:00:00:00:00:0b"]
+        );
+        assert!(interface_macs("<domain/>").is_empty());
+        assert_eq!(
+            interface_element(xml, "02:00:00:00:00:0b"),
+            Some("<interface type=\"bridge\"><mac address=\"02:00:00:00:00:0b\"/></interface>")
+        );
+        assert_eq!(interface_element(xml, "02:00:00:00:00:0c"), None);
     }
 
     #[test]

@@ -101,4 +101,8 @@ pub trait Hypervisor: Send + Sync {
     fn states(&self) -> Result<std::collections::HashMap<String, PowerState>, HypervisorError>;
     /// The names of every domain whose ec2gw metadata names `owner`.
     fn owned_domains(&self, owner: &str) -> Result<Vec<String>, HypervisorError>;
+    /// Makes the domain's NICs `spec.nics`: its definition (for the next boot) and, if it
+    /// runs, the guest's own (hot-plugged and unplugged by MAC). Does nothing if there is no
+    /// such domain.
+    fn sync_nics(&self, spec: &DomainSpec) -> Result<(), HypervisorError>;
 }

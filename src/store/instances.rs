@@ -143,6 +143,20 @@ pub fn insert(conn: &mut DbConnection, rows: &[InstanceRow]) -> Result<(), Store
 }
 
 /// An instance's security groups (ids, or names as older rows sent them), in order.
+/// Replaces an instance's groups (its primary interface's changed).
+pub fn set_groups(
+    conn: &mut DbConnection,
+    instance_id: &str,
+    groups: &[String],
+) -> Result<(), StoreError> {
+    diesel::delete(
+        instance_security_groups::table
+            .filter(instance_security_groups::instance_id.eq(instance_id)),
+    )
+    .execute(conn)?;
+    insert_groups(conn, instance_id, groups)
+}
+
 pub fn insert_groups(
     conn: &mut DbConnection,
     instance_id: &str,

@@ -551,6 +551,29 @@ pub fn update_interface(conn: &mut DbConnection, row: &InterfaceRow) -> Result<(
     Ok(())
 }
 
+/// Records an attachment's end state, only if the row is still as it was read (a detach asked
+/// meanwhile is not lost).
+pub fn settle_attachment(
+    conn: &mut DbConnection,
+    was: &InterfaceRow,
+    now: &InterfaceRow,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        network_interfaces::table
+            .find(&was.interface_id)
+            .filter(
+                network_interfaces::attachment_id.eq(was.attachment_id.clone().unwrap_or_default()),
+            )
+            .filter(
+                network_interfaces::attachment_status
+                    .eq(was.attachment_status.clone().unwrap_or_default()),
+            ),
+    )
+    .set(now.clone())
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
 pub fn interfaces_of(
     conn: &mut DbConnection,
     account_id: &str,

@@ -68,6 +68,20 @@ pub enum Action {
     DisassociateAddress(Box<input::DisassociateAddressRequest>),
     ReleaseAddress(Box<input::ReleaseAddressRequest>),
     DescribeAddresses(Box<input::DescribeAddressesRequest>),
+    CreateDefaultVpc(Box<input::CreateDefaultVpcRequest>),
+    ReplaceRouteTableAssociation(Box<input::ReplaceRouteTableAssociationRequest>),
+    ReplaceRoute(Box<input::ReplaceRouteRequest>),
+    DescribeNetworkAcls(Box<input::DescribeNetworkAclsRequest>),
+    DescribeDhcpOptions(Box<input::DescribeDhcpOptionsRequest>),
+    CreateNetworkInterface(Box<input::CreateNetworkInterfaceRequest>),
+    DeleteNetworkInterface(Box<input::DeleteNetworkInterfaceRequest>),
+    AttachNetworkInterface(Box<input::AttachNetworkInterfaceRequest>),
+    DetachNetworkInterface(Box<input::DetachNetworkInterfaceRequest>),
+    DescribeNetworkInterfaceAttribute(Box<input::DescribeNetworkInterfaceAttributeRequest>),
+    ModifyNetworkInterfaceAttribute(Box<input::ModifyNetworkInterfaceAttributeRequest>),
+    AssignPrivateIpAddresses(Box<input::AssignPrivateIpAddressesRequest>),
+    UnassignPrivateIpAddresses(Box<input::UnassignPrivateIpAddressesRequest>),
+    DescribeAddressesAttribute(Box<input::DescribeAddressesAttributeRequest>),
 }
 
 /// The names of every served action (fixed labels, e.g. for metrics).
@@ -129,6 +143,20 @@ pub const ACTION_NAMES: &[&str] = &[
     "DisassociateAddress",
     "ReleaseAddress",
     "DescribeAddresses",
+    "CreateDefaultVpc",
+    "ReplaceRouteTableAssociation",
+    "ReplaceRoute",
+    "DescribeNetworkAcls",
+    "DescribeDhcpOptions",
+    "CreateNetworkInterface",
+    "DeleteNetworkInterface",
+    "AttachNetworkInterface",
+    "DetachNetworkInterface",
+    "DescribeNetworkInterfaceAttribute",
+    "ModifyNetworkInterfaceAttribute",
+    "AssignPrivateIpAddresses",
+    "UnassignPrivateIpAddresses",
+    "DescribeAddressesAttribute",
 ];
 
 impl Action {
@@ -193,6 +221,20 @@ impl Action {
             Action::DisassociateAddress(_) => "DisassociateAddress",
             Action::ReleaseAddress(_) => "ReleaseAddress",
             Action::DescribeAddresses(_) => "DescribeAddresses",
+            Action::CreateDefaultVpc(_) => "CreateDefaultVpc",
+            Action::ReplaceRouteTableAssociation(_) => "ReplaceRouteTableAssociation",
+            Action::ReplaceRoute(_) => "ReplaceRoute",
+            Action::DescribeNetworkAcls(_) => "DescribeNetworkAcls",
+            Action::DescribeDhcpOptions(_) => "DescribeDhcpOptions",
+            Action::CreateNetworkInterface(_) => "CreateNetworkInterface",
+            Action::DeleteNetworkInterface(_) => "DeleteNetworkInterface",
+            Action::AttachNetworkInterface(_) => "AttachNetworkInterface",
+            Action::DetachNetworkInterface(_) => "DetachNetworkInterface",
+            Action::DescribeNetworkInterfaceAttribute(_) => "DescribeNetworkInterfaceAttribute",
+            Action::ModifyNetworkInterfaceAttribute(_) => "ModifyNetworkInterfaceAttribute",
+            Action::AssignPrivateIpAddresses(_) => "AssignPrivateIpAddresses",
+            Action::UnassignPrivateIpAddresses(_) => "UnassignPrivateIpAddresses",
+            Action::DescribeAddressesAttribute(_) => "DescribeAddressesAttribute",
         }
     }
 
@@ -258,6 +300,22 @@ impl Action {
             "DisassociateAddress" => input::DISASSOCIATE_ADDRESS_REFUSALS,
             "ReleaseAddress" => input::RELEASE_ADDRESS_REFUSALS,
             "DescribeAddresses" => input::DESCRIBE_ADDRESSES_REFUSALS,
+            "CreateDefaultVpc" => input::CREATE_DEFAULT_VPC_REFUSALS,
+            "ReplaceRouteTableAssociation" => input::REPLACE_ROUTE_TABLE_ASSOCIATION_REFUSALS,
+            "ReplaceRoute" => input::REPLACE_ROUTE_REFUSALS,
+            "DescribeNetworkAcls" => input::DESCRIBE_NETWORK_ACLS_REFUSALS,
+            "DescribeDhcpOptions" => input::DESCRIBE_DHCP_OPTIONS_REFUSALS,
+            "CreateNetworkInterface" => input::CREATE_NETWORK_INTERFACE_REFUSALS,
+            "DeleteNetworkInterface" => input::DELETE_NETWORK_INTERFACE_REFUSALS,
+            "AttachNetworkInterface" => input::ATTACH_NETWORK_INTERFACE_REFUSALS,
+            "DetachNetworkInterface" => input::DETACH_NETWORK_INTERFACE_REFUSALS,
+            "DescribeNetworkInterfaceAttribute" => {
+                input::DESCRIBE_NETWORK_INTERFACE_ATTRIBUTE_REFUSALS
+            }
+            "ModifyNetworkInterfaceAttribute" => input::MODIFY_NETWORK_INTERFACE_ATTRIBUTE_REFUSALS,
+            "AssignPrivateIpAddresses" => input::ASSIGN_PRIVATE_IP_ADDRESSES_REFUSALS,
+            "UnassignPrivateIpAddresses" => input::UNASSIGN_PRIVATE_IP_ADDRESSES_REFUSALS,
+            "DescribeAddressesAttribute" => input::DESCRIBE_ADDRESSES_ATTRIBUTE_REFUSALS,
             _ => return None,
         })
     }
@@ -431,6 +489,50 @@ impl Action {
             }
             "DescribeAddresses" => Action::DescribeAddresses(Box::new(
                 input::DescribeAddressesRequest::from_node(node)?,
+            )),
+            "CreateDefaultVpc" => {
+                Action::CreateDefaultVpc(Box::new(input::CreateDefaultVpcRequest::from_node(node)?))
+            }
+            "ReplaceRouteTableAssociation" => Action::ReplaceRouteTableAssociation(Box::new(
+                input::ReplaceRouteTableAssociationRequest::from_node(node)?,
+            )),
+            "ReplaceRoute" => {
+                Action::ReplaceRoute(Box::new(input::ReplaceRouteRequest::from_node(node)?))
+            }
+            "DescribeNetworkAcls" => Action::DescribeNetworkAcls(Box::new(
+                input::DescribeNetworkAclsRequest::from_node(node)?,
+            )),
+            "DescribeDhcpOptions" => Action::DescribeDhcpOptions(Box::new(
+                input::DescribeDhcpOptionsRequest::from_node(node)?,
+            )),
+            "CreateNetworkInterface" => Action::CreateNetworkInterface(Box::new(
+                input::CreateNetworkInterfaceRequest::from_node(node)?,
+            )),
+            "DeleteNetworkInterface" => Action::DeleteNetworkInterface(Box::new(
+                input::DeleteNetworkInterfaceRequest::from_node(node)?,
+            )),
+            "AttachNetworkInterface" => Action::AttachNetworkInterface(Box::new(
+                input::AttachNetworkInterfaceRequest::from_node(node)?,
+            )),
+            "DetachNetworkInterface" => Action::DetachNetworkInterface(Box::new(
+                input::DetachNetworkInterfaceRequest::from_node(node)?,
+            )),
+            "DescribeNetworkInterfaceAttribute" => {
+                Action::DescribeNetworkInterfaceAttribute(Box::new(
+                    input::DescribeNetworkInterfaceAttributeRequest::from_node(node)?,
+                ))
+            }
+            "ModifyNetworkInterfaceAttribute" => Action::ModifyNetworkInterfaceAttribute(Box::new(
+                input::ModifyNetworkInterfaceAttributeRequest::from_node(node)?,
+            )),
+            "AssignPrivateIpAddresses" => Action::AssignPrivateIpAddresses(Box::new(
+                input::AssignPrivateIpAddressesRequest::from_node(node)?,
+            )),
+            "UnassignPrivateIpAddresses" => Action::UnassignPrivateIpAddresses(Box::new(
+                input::UnassignPrivateIpAddressesRequest::from_node(node)?,
+            )),
+            "DescribeAddressesAttribute" => Action::DescribeAddressesAttribute(Box::new(
+                input::DescribeAddressesAttributeRequest::from_node(node)?,
             )),
             _ => return Err(ApiError::InvalidAction(name.to_owned())),
         })
@@ -1477,6 +1579,259 @@ pub async fn dispatch(
                 answer
             };
             wire::write_response(out, "DescribeAddresses", request_id, &answer);
+        }
+        Action::CreateDefaultVpc(req) => {
+            let answer: output::CreateDefaultVpcResult = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer = crate::api::vpcs::create_default_vpc(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
+            wire::write_response(out, "CreateDefaultVpc", request_id, &answer);
+        }
+        Action::ReplaceRouteTableAssociation(req) => {
+            let answer: output::ReplaceRouteTableAssociationResult = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer =
+                    crate::api::routes::replace_route_table_association(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
+            wire::write_response(out, "ReplaceRouteTableAssociation", request_id, &answer);
+        }
+        Action::ReplaceRoute(req) => {
+            {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                crate::api::routes::replace_route(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+            };
+            wire::write_response(out, "ReplaceRoute", request_id, &wire::Return(true));
+        }
+        Action::DescribeNetworkAcls(req) => {
+            let answer: output::DescribeNetworkAclsResult = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer = crate::api::routes::describe_network_acls(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
+            wire::write_response(out, "DescribeNetworkAcls", request_id, &answer);
+        }
+        Action::DescribeDhcpOptions(req) => {
+            let answer: output::DescribeDhcpOptionsResult = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer = crate::api::routes::describe_dhcp_options(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
+            wire::write_response(out, "DescribeDhcpOptions", request_id, &answer);
+        }
+        Action::CreateNetworkInterface(req) => {
+            let answer: output::CreateNetworkInterfaceResult = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer =
+                    crate::api::interfaces::create_network_interface(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
+            wire::write_response(out, "CreateNetworkInterface", request_id, &answer);
+        }
+        Action::DeleteNetworkInterface(req) => {
+            {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                crate::api::interfaces::delete_network_interface(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+            };
+            wire::write_response(
+                out,
+                "DeleteNetworkInterface",
+                request_id,
+                &wire::Return(true),
+            );
+        }
+        Action::AttachNetworkInterface(req) => {
+            let answer: output::AttachNetworkInterfaceResult = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer =
+                    crate::api::interfaces::attach_network_interface(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
+            wire::write_response(out, "AttachNetworkInterface", request_id, &answer);
+        }
+        Action::DetachNetworkInterface(req) => {
+            {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                crate::api::interfaces::detach_network_interface(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+            };
+            wire::write_response(
+                out,
+                "DetachNetworkInterface",
+                request_id,
+                &wire::Return(true),
+            );
+        }
+        Action::DescribeNetworkInterfaceAttribute(req) => {
+            let answer: output::DescribeNetworkInterfaceAttributeResult = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer =
+                    crate::api::interfaces::describe_network_interface_attribute(engine, who, *req)
+                        .await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
+            wire::write_response(
+                out,
+                "DescribeNetworkInterfaceAttribute",
+                request_id,
+                &answer,
+            );
+        }
+        Action::ModifyNetworkInterfaceAttribute(req) => {
+            {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                crate::api::interfaces::modify_network_interface_attribute(engine, who, *req)
+                    .await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+            };
+            wire::write_response(
+                out,
+                "ModifyNetworkInterfaceAttribute",
+                request_id,
+                &wire::Return(true),
+            );
+        }
+        Action::AssignPrivateIpAddresses(req) => {
+            let answer: output::AssignPrivateIpAddressesResult =
+                crate::api::interfaces::assign_private_ip_addresses(engine, who, *req).await?;
+            wire::write_response(out, "AssignPrivateIpAddresses", request_id, &answer);
+        }
+        Action::UnassignPrivateIpAddresses(req) => {
+            crate::api::interfaces::unassign_private_ip_addresses(engine, who, *req).await?;
+            wire::write_response(
+                out,
+                "UnassignPrivateIpAddresses",
+                request_id,
+                &wire::Return(true),
+            );
+        }
+        Action::DescribeAddressesAttribute(req) => {
+            let answer: output::DescribeAddressesAttributeResult = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer =
+                    crate::api::addresses::describe_addresses_attribute(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
+            wire::write_response(out, "DescribeAddressesAttribute", request_id, &answer);
         }
     }
     Ok(())

@@ -2801,6 +2801,644 @@ impl DescribeAddressesRequest {
 /// The keys DescribeAddresses refuses, by wire pattern.
 pub const DESCRIBE_ADDRESSES_REFUSALS: &[(&[&str], Refusal)] = &[];
 
+/// CreateDefaultVpc: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateDefaultVpcRequest {
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+}
+
+impl CreateDefaultVpcRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut dry_run = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(CreateDefaultVpcRequest { dry_run })
+    }
+}
+
+/// The keys CreateDefaultVpc refuses, by wire pattern.
+pub const CREATE_DEFAULT_VPC_REFUSALS: &[(&[&str], Refusal)] = &[];
+
+/// ReplaceRouteTableAssociation: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ReplaceRouteTableAssociationRequest {
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+    /// `AssociationId` (required)
+    pub association_id: String,
+    /// `RouteTableId` (required)
+    pub route_table_id: String,
+}
+
+impl ReplaceRouteTableAssociationRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut dry_run = None;
+        let mut association_id = None;
+        let mut route_table_id = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                "AssociationId" => association_id = Some(wire::string(child)?),
+                "RouteTableId" => route_table_id = Some(wire::string(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(ReplaceRouteTableAssociationRequest {
+            dry_run,
+            association_id: association_id.ok_or_else(|| wire::missing(node, "AssociationId"))?,
+            route_table_id: route_table_id.ok_or_else(|| wire::missing(node, "RouteTableId"))?,
+        })
+    }
+}
+
+/// The keys ReplaceRouteTableAssociation refuses, by wire pattern.
+pub const REPLACE_ROUTE_TABLE_ASSOCIATION_REFUSALS: &[(&[&str], Refusal)] = &[];
+
+/// ReplaceRoute: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ReplaceRouteRequest {
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+    /// `RouteTableId` (required)
+    pub route_table_id: String,
+    /// `DestinationCidrBlock`
+    pub destination_cidr_block: Option<String>,
+    /// `GatewayId`
+    pub gateway_id: Option<String>,
+    /// `InstanceId`
+    pub instance_id: Option<String>,
+    /// `NetworkInterfaceId`
+    pub network_interface_id: Option<String>,
+}
+
+impl ReplaceRouteRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut dry_run = None;
+        let mut route_table_id = None;
+        let mut destination_cidr_block = None;
+        let mut gateway_id = None;
+        let mut instance_id = None;
+        let mut network_interface_id = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                "RouteTableId" => route_table_id = Some(wire::string(child)?),
+                "DestinationCidrBlock" => destination_cidr_block = Some(wire::string(child)?),
+                "GatewayId" => gateway_id = Some(wire::string(child)?),
+                "InstanceId" => instance_id = Some(wire::string(child)?),
+                "NetworkInterfaceId" => network_interface_id = Some(wire::string(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(ReplaceRouteRequest {
+            dry_run,
+            route_table_id: route_table_id.ok_or_else(|| wire::missing(node, "RouteTableId"))?,
+            destination_cidr_block,
+            gateway_id,
+            instance_id,
+            network_interface_id,
+        })
+    }
+}
+
+/// The keys ReplaceRoute refuses, by wire pattern.
+pub const REPLACE_ROUTE_REFUSALS: &[(&[&str], Refusal)] = &[
+    (&["DestinationPrefixListId"], Refusal::UnknownParameter),
+    (&["VpcEndpointId"], Refusal::UnknownParameter),
+    (&["LocalTarget"], Refusal::UnknownParameter),
+    (&["TransitGatewayId"], Refusal::UnknownParameter),
+    (&["LocalGatewayId"], Refusal::UnknownParameter),
+    (&["CarrierGatewayId"], Refusal::UnknownParameter),
+    (&["CoreNetworkArn"], Refusal::UnknownParameter),
+    (&["OdbNetworkArn"], Refusal::UnknownParameter),
+    (&["DestinationIpv6CidrBlock"], Refusal::UnsupportedOperation),
+    (&["EgressOnlyInternetGatewayId"], Refusal::UnknownParameter),
+    (&["VpcPeeringConnectionId"], Refusal::UnknownParameter),
+    (&["NatGatewayId"], Refusal::UnknownParameter),
+];
+
+/// DescribeNetworkAcls: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeNetworkAclsRequest {
+    /// `NextToken`
+    pub next_token: Option<String>,
+    /// `MaxResults`
+    pub max_results: Option<i32>,
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+    /// `NetworkAclId.N`
+    pub network_acl_ids: Vec<String>,
+    /// `Filter.N`
+    pub filters: Vec<Filter>,
+}
+
+impl DescribeNetworkAclsRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut next_token = None;
+        let mut max_results = None;
+        let mut dry_run = None;
+        let mut network_acl_ids = Vec::new();
+        let mut filters = Vec::new();
+        for (segment, child) in node.children() {
+            match *segment {
+                "NextToken" => next_token = Some(wire::string(child)?),
+                "MaxResults" => max_results = Some(wire::int32(child)?),
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                "NetworkAclId" => network_acl_ids = wire::list(child, wire::string)?,
+                "Filter" => filters = wire::list(child, Filter::from_node)?,
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(DescribeNetworkAclsRequest {
+            next_token,
+            max_results,
+            dry_run,
+            network_acl_ids,
+            filters,
+        })
+    }
+}
+
+/// The keys DescribeNetworkAcls refuses, by wire pattern.
+pub const DESCRIBE_NETWORK_ACLS_REFUSALS: &[(&[&str], Refusal)] = &[];
+
+/// DescribeDhcpOptions: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeDhcpOptionsRequest {
+    /// `DhcpOptionsId.N`
+    pub dhcp_options_ids: Vec<String>,
+    /// `NextToken`
+    pub next_token: Option<String>,
+    /// `MaxResults`
+    pub max_results: Option<i32>,
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+    /// `Filter.N`
+    pub filters: Vec<Filter>,
+}
+
+impl DescribeDhcpOptionsRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut dhcp_options_ids = Vec::new();
+        let mut next_token = None;
+        let mut max_results = None;
+        let mut dry_run = None;
+        let mut filters = Vec::new();
+        for (segment, child) in node.children() {
+            match *segment {
+                "DhcpOptionsId" => dhcp_options_ids = wire::list(child, wire::string)?,
+                "NextToken" => next_token = Some(wire::string(child)?),
+                "MaxResults" => max_results = Some(wire::int32(child)?),
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                "Filter" => filters = wire::list(child, Filter::from_node)?,
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(DescribeDhcpOptionsRequest {
+            dhcp_options_ids,
+            next_token,
+            max_results,
+            dry_run,
+            filters,
+        })
+    }
+}
+
+/// The keys DescribeDhcpOptions refuses, by wire pattern.
+pub const DESCRIBE_DHCP_OPTIONS_REFUSALS: &[(&[&str], Refusal)] = &[];
+
+/// CreateNetworkInterface: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateNetworkInterfaceRequest {
+    /// `TagSpecification.N`
+    pub tag_specifications: Vec<TagSpecification>,
+    /// `ClientToken`
+    pub client_token: Option<String>,
+    /// `SubnetId` (required)
+    pub subnet_id: String,
+    /// `Description`
+    pub description: Option<String>,
+    /// `PrivateIpAddress`
+    pub private_ip_address: Option<String>,
+    /// `SecurityGroupId.N`
+    pub groups: Vec<String>,
+    /// `SecondaryPrivateIpAddressCount`
+    pub secondary_private_ip_address_count: Option<i32>,
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+}
+
+impl CreateNetworkInterfaceRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut tag_specifications = Vec::new();
+        let mut client_token = None;
+        let mut subnet_id = None;
+        let mut description = None;
+        let mut private_ip_address = None;
+        let mut groups = Vec::new();
+        let mut secondary_private_ip_address_count = None;
+        let mut dry_run = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "TagSpecification" => {
+                    tag_specifications = wire::list(child, TagSpecification::from_node)?
+                }
+                "ClientToken" => client_token = Some(wire::string(child)?),
+                "SubnetId" => subnet_id = Some(wire::string(child)?),
+                "Description" => description = Some(wire::string(child)?),
+                "PrivateIpAddress" => private_ip_address = Some(wire::string(child)?),
+                "SecurityGroupId" => groups = wire::list(child, wire::string)?,
+                "SecondaryPrivateIpAddressCount" => {
+                    secondary_private_ip_address_count = Some(wire::int32(child)?)
+                }
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(CreateNetworkInterfaceRequest {
+            tag_specifications,
+            client_token,
+            subnet_id: subnet_id.ok_or_else(|| wire::missing(node, "SubnetId"))?,
+            description,
+            private_ip_address,
+            groups,
+            secondary_private_ip_address_count,
+            dry_run,
+        })
+    }
+}
+
+/// The keys CreateNetworkInterface refuses, by wire pattern.
+pub const CREATE_NETWORK_INTERFACE_REFUSALS: &[(&[&str], Refusal)] = &[
+    (&["Ipv4Prefix"], Refusal::UnknownParameter),
+    (&["Ipv4PrefixCount"], Refusal::UnknownParameter),
+    (&["Ipv6Prefix"], Refusal::UnsupportedOperation),
+    (&["Ipv6PrefixCount"], Refusal::UnsupportedOperation),
+    (&["InterfaceType"], Refusal::UnknownParameter),
+    (&["EnablePrimaryIpv6"], Refusal::UnsupportedOperation),
+    (
+        &["ConnectionTrackingSpecification"],
+        Refusal::UnknownParameter,
+    ),
+    (&["Operator"], Refusal::UnknownParameter),
+    (&["PrivateIpAddresses"], Refusal::UnknownParameter),
+    (&["Ipv6Addresses"], Refusal::UnsupportedOperation),
+    (&["Ipv6AddressCount"], Refusal::UnsupportedOperation),
+];
+
+/// DeleteNetworkInterface: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeleteNetworkInterfaceRequest {
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+    /// `NetworkInterfaceId` (required)
+    pub network_interface_id: String,
+}
+
+impl DeleteNetworkInterfaceRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut dry_run = None;
+        let mut network_interface_id = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                "NetworkInterfaceId" => network_interface_id = Some(wire::string(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(DeleteNetworkInterfaceRequest {
+            dry_run,
+            network_interface_id: network_interface_id
+                .ok_or_else(|| wire::missing(node, "NetworkInterfaceId"))?,
+        })
+    }
+}
+
+/// The keys DeleteNetworkInterface refuses, by wire pattern.
+pub const DELETE_NETWORK_INTERFACE_REFUSALS: &[(&[&str], Refusal)] = &[];
+
+/// AttachNetworkInterface: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AttachNetworkInterfaceRequest {
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+    /// `NetworkInterfaceId` (required)
+    pub network_interface_id: String,
+    /// `InstanceId` (required)
+    pub instance_id: String,
+    /// `DeviceIndex` (required)
+    pub device_index: i32,
+}
+
+impl AttachNetworkInterfaceRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut dry_run = None;
+        let mut network_interface_id = None;
+        let mut instance_id = None;
+        let mut device_index = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                "NetworkInterfaceId" => network_interface_id = Some(wire::string(child)?),
+                "InstanceId" => instance_id = Some(wire::string(child)?),
+                "DeviceIndex" => device_index = Some(wire::int32(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(AttachNetworkInterfaceRequest {
+            dry_run,
+            network_interface_id: network_interface_id
+                .ok_or_else(|| wire::missing(node, "NetworkInterfaceId"))?,
+            instance_id: instance_id.ok_or_else(|| wire::missing(node, "InstanceId"))?,
+            device_index: device_index.ok_or_else(|| wire::missing(node, "DeviceIndex"))?,
+        })
+    }
+}
+
+/// The keys AttachNetworkInterface refuses, by wire pattern.
+pub const ATTACH_NETWORK_INTERFACE_REFUSALS: &[(&[&str], Refusal)] = &[
+    (&["NetworkCardIndex"], Refusal::UnknownParameter),
+    (&["EnaSrdSpecification"], Refusal::UnknownParameter),
+    (&["EnaQueueCount"], Refusal::UnknownParameter),
+];
+
+/// DetachNetworkInterface: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DetachNetworkInterfaceRequest {
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+    /// `AttachmentId` (required)
+    pub attachment_id: String,
+    /// `Force`
+    pub force: Option<bool>,
+}
+
+impl DetachNetworkInterfaceRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut dry_run = None;
+        let mut attachment_id = None;
+        let mut force = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                "AttachmentId" => attachment_id = Some(wire::string(child)?),
+                "Force" => force = Some(wire::boolean(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(DetachNetworkInterfaceRequest {
+            dry_run,
+            attachment_id: attachment_id.ok_or_else(|| wire::missing(node, "AttachmentId"))?,
+            force,
+        })
+    }
+}
+
+/// The keys DetachNetworkInterface refuses, by wire pattern.
+pub const DETACH_NETWORK_INTERFACE_REFUSALS: &[(&[&str], Refusal)] = &[];
+
+/// DescribeNetworkInterfaceAttribute: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeNetworkInterfaceAttributeRequest {
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+    /// `NetworkInterfaceId` (required)
+    pub network_interface_id: String,
+    /// `Attribute`
+    pub attribute: Option<String>,
+}
+
+impl DescribeNetworkInterfaceAttributeRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut dry_run = None;
+        let mut network_interface_id = None;
+        let mut attribute = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                "NetworkInterfaceId" => network_interface_id = Some(wire::string(child)?),
+                "Attribute" => attribute = Some(wire::string(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(DescribeNetworkInterfaceAttributeRequest {
+            dry_run,
+            network_interface_id: network_interface_id
+                .ok_or_else(|| wire::missing(node, "NetworkInterfaceId"))?,
+            attribute,
+        })
+    }
+}
+
+/// The keys DescribeNetworkInterfaceAttribute refuses, by wire pattern.
+pub const DESCRIBE_NETWORK_INTERFACE_ATTRIBUTE_REFUSALS: &[(&[&str], Refusal)] = &[];
+
+/// ModifyNetworkInterfaceAttribute: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModifyNetworkInterfaceAttributeRequest {
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+    /// `NetworkInterfaceId` (required)
+    pub network_interface_id: String,
+    /// `Description`
+    pub description: Option<AttributeValue>,
+    /// `SourceDestCheck`
+    pub source_dest_check: Option<AttributeBooleanValue>,
+    /// `SecurityGroupId.N`
+    pub groups: Vec<String>,
+    /// `Attachment`
+    pub attachment: Option<NetworkInterfaceAttachmentChanges>,
+}
+
+impl ModifyNetworkInterfaceAttributeRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut dry_run = None;
+        let mut network_interface_id = None;
+        let mut description = None;
+        let mut source_dest_check = None;
+        let mut groups = Vec::new();
+        let mut attachment = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                "NetworkInterfaceId" => network_interface_id = Some(wire::string(child)?),
+                "Description" => description = Some(AttributeValue::from_node(child)?),
+                "SourceDestCheck" => {
+                    source_dest_check = Some(AttributeBooleanValue::from_node(child)?)
+                }
+                "SecurityGroupId" => groups = wire::list(child, wire::string)?,
+                "Attachment" => {
+                    attachment = Some(NetworkInterfaceAttachmentChanges::from_node(child)?)
+                }
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(ModifyNetworkInterfaceAttributeRequest {
+            dry_run,
+            network_interface_id: network_interface_id
+                .ok_or_else(|| wire::missing(node, "NetworkInterfaceId"))?,
+            description,
+            source_dest_check,
+            groups,
+            attachment,
+        })
+    }
+}
+
+/// The keys ModifyNetworkInterfaceAttribute refuses, by wire pattern.
+pub const MODIFY_NETWORK_INTERFACE_ATTRIBUTE_REFUSALS: &[(&[&str], Refusal)] = &[
+    (&["EnaSrdSpecification"], Refusal::UnknownParameter),
+    (&["EnablePrimaryIpv6"], Refusal::UnsupportedOperation),
+    (
+        &["ConnectionTrackingSpecification"],
+        Refusal::UnknownParameter,
+    ),
+    (&["AssociatePublicIpAddress"], Refusal::UnknownParameter),
+    (&["AssociatedSubnetId"], Refusal::UnknownParameter),
+];
+
+/// AssignPrivateIpAddresses: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AssignPrivateIpAddressesRequest {
+    /// `NetworkInterfaceId` (required)
+    pub network_interface_id: String,
+    /// `PrivateIpAddress.N`
+    pub private_ip_addresses: Vec<String>,
+    /// `SecondaryPrivateIpAddressCount`
+    pub secondary_private_ip_address_count: Option<i32>,
+    /// `AllowReassignment`
+    pub allow_reassignment: Option<bool>,
+}
+
+impl AssignPrivateIpAddressesRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut network_interface_id = None;
+        let mut private_ip_addresses = Vec::new();
+        let mut secondary_private_ip_address_count = None;
+        let mut allow_reassignment = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "NetworkInterfaceId" => network_interface_id = Some(wire::string(child)?),
+                "PrivateIpAddress" => private_ip_addresses = wire::list(child, wire::string)?,
+                "SecondaryPrivateIpAddressCount" => {
+                    secondary_private_ip_address_count = Some(wire::int32(child)?)
+                }
+                "AllowReassignment" => allow_reassignment = Some(wire::boolean(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(AssignPrivateIpAddressesRequest {
+            network_interface_id: network_interface_id
+                .ok_or_else(|| wire::missing(node, "NetworkInterfaceId"))?,
+            private_ip_addresses,
+            secondary_private_ip_address_count,
+            allow_reassignment,
+        })
+    }
+}
+
+/// The keys AssignPrivateIpAddresses refuses, by wire pattern.
+pub const ASSIGN_PRIVATE_IP_ADDRESSES_REFUSALS: &[(&[&str], Refusal)] = &[
+    (&["Ipv4Prefix"], Refusal::UnknownParameter),
+    (&["Ipv4PrefixCount"], Refusal::UnknownParameter),
+];
+
+/// UnassignPrivateIpAddresses: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UnassignPrivateIpAddressesRequest {
+    /// `NetworkInterfaceId` (required)
+    pub network_interface_id: String,
+    /// `PrivateIpAddress.N`
+    pub private_ip_addresses: Vec<String>,
+}
+
+impl UnassignPrivateIpAddressesRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut network_interface_id = None;
+        let mut private_ip_addresses = Vec::new();
+        for (segment, child) in node.children() {
+            match *segment {
+                "NetworkInterfaceId" => network_interface_id = Some(wire::string(child)?),
+                "PrivateIpAddress" => private_ip_addresses = wire::list(child, wire::string)?,
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(UnassignPrivateIpAddressesRequest {
+            network_interface_id: network_interface_id
+                .ok_or_else(|| wire::missing(node, "NetworkInterfaceId"))?,
+            private_ip_addresses,
+        })
+    }
+}
+
+/// The keys UnassignPrivateIpAddresses refuses, by wire pattern.
+pub const UNASSIGN_PRIVATE_IP_ADDRESSES_REFUSALS: &[(&[&str], Refusal)] =
+    &[(&["Ipv4Prefix"], Refusal::UnknownParameter)];
+
+/// DescribeAddressesAttribute: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeAddressesAttributeRequest {
+    /// `AllocationId.N`
+    pub allocation_ids: Vec<String>,
+    /// `Attribute`
+    pub attribute: Option<String>,
+    /// `NextToken`
+    pub next_token: Option<String>,
+    /// `MaxResults`
+    pub max_results: Option<i32>,
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+}
+
+impl DescribeAddressesAttributeRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut allocation_ids = Vec::new();
+        let mut attribute = None;
+        let mut next_token = None;
+        let mut max_results = None;
+        let mut dry_run = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "AllocationId" => allocation_ids = wire::list(child, wire::string)?,
+                "Attribute" => attribute = Some(wire::string(child)?),
+                "NextToken" => next_token = Some(wire::string(child)?),
+                "MaxResults" => max_results = Some(wire::int32(child)?),
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(DescribeAddressesAttributeRequest {
+            allocation_ids,
+            attribute,
+            next_token,
+            max_results,
+            dry_run,
+        })
+    }
+}
+
+/// The keys DescribeAddressesAttribute refuses, by wire pattern.
+pub const DESCRIBE_ADDRESSES_ATTRIBUTE_REFUSALS: &[(&[&str], Refusal)] = &[];
+
 /// The model's `AttributeBooleanValue`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AttributeBooleanValue {
@@ -3145,6 +3783,44 @@ impl LaunchPermissionModifications {
             }
         }
         Ok(LaunchPermissionModifications { add, remove })
+    }
+}
+
+/// The model's `NetworkInterfaceAttachmentChanges`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NetworkInterfaceAttachmentChanges {
+    /// `DefaultEnaQueueCount`
+    pub default_ena_queue_count: Option<bool>,
+    /// `EnaQueueCount`
+    pub ena_queue_count: Option<i32>,
+    /// `AttachmentId`
+    pub attachment_id: Option<String>,
+    /// `DeleteOnTermination`
+    pub delete_on_termination: Option<bool>,
+}
+
+impl NetworkInterfaceAttachmentChanges {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut default_ena_queue_count = None;
+        let mut ena_queue_count = None;
+        let mut attachment_id = None;
+        let mut delete_on_termination = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "DefaultEnaQueueCount" => default_ena_queue_count = Some(wire::boolean(child)?),
+                "EnaQueueCount" => ena_queue_count = Some(wire::int32(child)?),
+                "AttachmentId" => attachment_id = Some(wire::string(child)?),
+                "DeleteOnTermination" => delete_on_termination = Some(wire::boolean(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(NetworkInterfaceAttachmentChanges {
+            default_ena_queue_count,
+            ena_queue_count,
+            attachment_id,
+            delete_on_termination,
+        })
     }
 }
 

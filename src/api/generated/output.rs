@@ -130,6 +130,36 @@ impl XmlContent for Address {
     }
 }
 
+/// The model's `AddressAttribute`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AddressAttribute {
+    /// `<publicIp>`
+    pub public_ip: Option<String>,
+    /// `<allocationId>`
+    pub allocation_id: Option<String>,
+    /// `<ptrRecord>`
+    pub ptr_record: Option<String>,
+    /// `<ptrRecordUpdate>`
+    pub ptr_record_update: Option<PtrUpdateStatus>,
+}
+
+impl XmlContent for AddressAttribute {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.public_ip {
+            wire::xml_element(out, "publicIp", v);
+        }
+        if let Some(v) = &self.allocation_id {
+            wire::xml_element(out, "allocationId", v);
+        }
+        if let Some(v) = &self.ptr_record {
+            wire::xml_element(out, "ptrRecord", v);
+        }
+        if let Some(v) = &self.ptr_record_update {
+            wire::xml_element(out, "ptrRecordUpdate", v);
+        }
+    }
+}
+
 /// The model's `AllocateAddressResult`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AllocateAddressResult {
@@ -200,6 +230,46 @@ impl XmlContent for ApplicationStatusSummary {
     }
 }
 
+/// The model's `AssignPrivateIpAddressesResult`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AssignPrivateIpAddressesResult {
+    /// `<networkInterfaceId>`
+    pub network_interface_id: Option<String>,
+    /// `<assignedPrivateIpAddressesSet>`
+    pub assigned_private_ip_addresses: Option<Vec<AssignedPrivateIpAddress>>,
+    /// `<assignedIpv4PrefixSet>`
+    pub assigned_ipv4_prefixes: Option<Vec<Ipv4PrefixSpecification>>,
+}
+
+impl XmlContent for AssignPrivateIpAddressesResult {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.network_interface_id {
+            wire::xml_element(out, "networkInterfaceId", v);
+        }
+        if let Some(v) = &self.assigned_private_ip_addresses {
+            wire::xml_list(out, "assignedPrivateIpAddressesSet", "item", v);
+        }
+        if let Some(v) = &self.assigned_ipv4_prefixes {
+            wire::xml_list(out, "assignedIpv4PrefixSet", "item", v);
+        }
+    }
+}
+
+/// The model's `AssignedPrivateIpAddress`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AssignedPrivateIpAddress {
+    /// `<privateIpAddress>`
+    pub private_ip_address: Option<String>,
+}
+
+impl XmlContent for AssignedPrivateIpAddress {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.private_ip_address {
+            wire::xml_element(out, "privateIpAddress", v);
+        }
+    }
+}
+
 /// The model's `AssociateAddressResult`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AssociateAddressResult {
@@ -231,6 +301,26 @@ impl XmlContent for AssociateRouteTableResult {
         }
         if let Some(v) = &self.association_state {
             wire::xml_element(out, "associationState", v);
+        }
+    }
+}
+
+/// The model's `AttachNetworkInterfaceResult`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AttachNetworkInterfaceResult {
+    /// `<attachmentId>`
+    pub attachment_id: Option<String>,
+    /// `<networkCardIndex>`
+    pub network_card_index: Option<i32>,
+}
+
+impl XmlContent for AttachNetworkInterfaceResult {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.attachment_id {
+            wire::xml_element(out, "attachmentId", v);
+        }
+        if let Some(v) = &self.network_card_index {
+            wire::xml_element(out, "networkCardIndex", v);
         }
     }
 }
@@ -590,6 +680,21 @@ impl XmlContent for CpuOptions {
     }
 }
 
+/// The model's `CreateDefaultVpcResult`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateDefaultVpcResult {
+    /// `<vpc>`
+    pub vpc: Option<Vpc>,
+}
+
+impl XmlContent for CreateDefaultVpcResult {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.vpc {
+            wire::xml_element(out, "vpc", v);
+        }
+    }
+}
+
 /// The model's `CreateInternetGatewayResult`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CreateInternetGatewayResult {
@@ -601,6 +706,26 @@ impl XmlContent for CreateInternetGatewayResult {
     fn write_content(&self, out: &mut String) {
         if let Some(v) = &self.internet_gateway {
             wire::xml_element(out, "internetGateway", v);
+        }
+    }
+}
+
+/// The model's `CreateNetworkInterfaceResult`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateNetworkInterfaceResult {
+    /// `<networkInterface>`
+    pub network_interface: Option<NetworkInterface>,
+    /// `<clientToken>`
+    pub client_token: Option<String>,
+}
+
+impl XmlContent for CreateNetworkInterfaceResult {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.network_interface {
+            wire::xml_element(out, "networkInterface", v);
+        }
+        if let Some(v) = &self.client_token {
+            wire::xml_element(out, "clientToken", v);
         }
     }
 }
@@ -770,6 +895,26 @@ impl XmlContent for DescribeAccountAttributesResult {
     }
 }
 
+/// The model's `DescribeAddressesAttributeResult`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeAddressesAttributeResult {
+    /// `<addressSet>`
+    pub addresses: Option<Vec<AddressAttribute>>,
+    /// `<nextToken>`
+    pub next_token: Option<String>,
+}
+
+impl XmlContent for DescribeAddressesAttributeResult {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.addresses {
+            wire::xml_list(out, "addressSet", "item", v);
+        }
+        if let Some(v) = &self.next_token {
+            wire::xml_element(out, "nextToken", v);
+        }
+    }
+}
+
 /// The model's `DescribeAddressesResult`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribeAddressesResult {
@@ -796,6 +941,26 @@ impl XmlContent for DescribeAvailabilityZonesResult {
     fn write_content(&self, out: &mut String) {
         if let Some(v) = &self.availability_zones {
             wire::xml_list(out, "availabilityZoneInfo", "item", v);
+        }
+    }
+}
+
+/// The model's `DescribeDhcpOptionsResult`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeDhcpOptionsResult {
+    /// `<nextToken>`
+    pub next_token: Option<String>,
+    /// `<dhcpOptionsSet>`
+    pub dhcp_options: Option<Vec<DhcpOptions>>,
+}
+
+impl XmlContent for DescribeDhcpOptionsResult {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.next_token {
+            wire::xml_element(out, "nextToken", v);
+        }
+        if let Some(v) = &self.dhcp_options {
+            wire::xml_list(out, "dhcpOptionsSet", "item", v);
         }
     }
 }
@@ -951,6 +1116,66 @@ impl XmlContent for DescribeKeyPairsResult {
     fn write_content(&self, out: &mut String) {
         if let Some(v) = &self.key_pairs {
             wire::xml_list(out, "keySet", "item", v);
+        }
+    }
+}
+
+/// The model's `DescribeNetworkAclsResult`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeNetworkAclsResult {
+    /// `<networkAclSet>`
+    pub network_acls: Option<Vec<NetworkAcl>>,
+    /// `<nextToken>`
+    pub next_token: Option<String>,
+}
+
+impl XmlContent for DescribeNetworkAclsResult {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.network_acls {
+            wire::xml_list(out, "networkAclSet", "item", v);
+        }
+        if let Some(v) = &self.next_token {
+            wire::xml_element(out, "nextToken", v);
+        }
+    }
+}
+
+/// The model's `DescribeNetworkInterfaceAttributeResult`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeNetworkInterfaceAttributeResult {
+    /// `<attachment>`
+    pub attachment: Option<NetworkInterfaceAttachment>,
+    /// `<description>`
+    pub description: Option<AttributeValue>,
+    /// `<groupSet>`
+    pub groups: Option<Vec<GroupIdentifier>>,
+    /// `<networkInterfaceId>`
+    pub network_interface_id: Option<String>,
+    /// `<sourceDestCheck>`
+    pub source_dest_check: Option<AttributeBooleanValue>,
+    /// `<associatePublicIpAddress>`
+    pub associate_public_ip_address: Option<bool>,
+}
+
+impl XmlContent for DescribeNetworkInterfaceAttributeResult {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.attachment {
+            wire::xml_element(out, "attachment", v);
+        }
+        if let Some(v) = &self.description {
+            wire::xml_element(out, "description", v);
+        }
+        if let Some(v) = &self.groups {
+            wire::xml_list(out, "groupSet", "item", v);
+        }
+        if let Some(v) = &self.network_interface_id {
+            wire::xml_element(out, "networkInterfaceId", v);
+        }
+        if let Some(v) = &self.source_dest_check {
+            wire::xml_element(out, "sourceDestCheck", v);
+        }
+        if let Some(v) = &self.associate_public_ip_address {
+            wire::xml_element(out, "associatePublicIpAddress", v);
         }
     }
 }
@@ -1136,6 +1361,56 @@ impl XmlContent for DescribeVpcsResult {
         }
         if let Some(v) = &self.vpcs {
             wire::xml_list(out, "vpcSet", "item", v);
+        }
+    }
+}
+
+/// The model's `DhcpConfiguration`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DhcpConfiguration {
+    /// `<key>`
+    pub key: Option<String>,
+    /// `<valueSet>`
+    pub values: Option<Vec<AttributeValue>>,
+}
+
+impl XmlContent for DhcpConfiguration {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.key {
+            wire::xml_element(out, "key", v);
+        }
+        if let Some(v) = &self.values {
+            wire::xml_list(out, "valueSet", "item", v);
+        }
+    }
+}
+
+/// The model's `DhcpOptions`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DhcpOptions {
+    /// `<ownerId>`
+    pub owner_id: Option<String>,
+    /// `<tagSet>`
+    pub tags: Option<Vec<Tag>>,
+    /// `<dhcpOptionsId>`
+    pub dhcp_options_id: Option<String>,
+    /// `<dhcpConfigurationSet>`
+    pub dhcp_configurations: Option<Vec<DhcpConfiguration>>,
+}
+
+impl XmlContent for DhcpOptions {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.owner_id {
+            wire::xml_element(out, "ownerId", v);
+        }
+        if let Some(v) = &self.tags {
+            wire::xml_list(out, "tagSet", "item", v);
+        }
+        if let Some(v) = &self.dhcp_options_id {
+            wire::xml_element(out, "dhcpOptionsId", v);
+        }
+        if let Some(v) = &self.dhcp_configurations {
+            wire::xml_list(out, "dhcpConfigurationSet", "item", v);
         }
     }
 }
@@ -1781,6 +2056,26 @@ impl XmlContent for IamInstanceProfile {
         }
         if let Some(v) = &self.id {
             wire::xml_element(out, "id", v);
+        }
+    }
+}
+
+/// The model's `IcmpTypeCode`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct IcmpTypeCode {
+    /// `<code>`
+    pub code: Option<i32>,
+    /// `<type>`
+    pub type_: Option<i32>,
+}
+
+impl XmlContent for IcmpTypeCode {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.code {
+            wire::xml_element(out, "code", v);
+        }
+        if let Some(v) = &self.type_ {
+            wire::xml_element(out, "type", v);
         }
     }
 }
@@ -4011,6 +4306,126 @@ impl XmlContent for Monitoring {
     }
 }
 
+/// The model's `NetworkAcl`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NetworkAcl {
+    /// `<associationSet>`
+    pub associations: Option<Vec<NetworkAclAssociation>>,
+    /// `<entrySet>`
+    pub entries: Option<Vec<NetworkAclEntry>>,
+    /// `<default>`
+    pub is_default: Option<bool>,
+    /// `<networkAclId>`
+    pub network_acl_id: Option<String>,
+    /// `<tagSet>`
+    pub tags: Option<Vec<Tag>>,
+    /// `<vpcId>`
+    pub vpc_id: Option<String>,
+    /// `<ownerId>`
+    pub owner_id: Option<String>,
+}
+
+impl XmlContent for NetworkAcl {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.associations {
+            wire::xml_list(out, "associationSet", "item", v);
+        }
+        if let Some(v) = &self.entries {
+            wire::xml_list(out, "entrySet", "item", v);
+        }
+        if let Some(v) = &self.is_default {
+            wire::xml_element(out, "default", v);
+        }
+        if let Some(v) = &self.network_acl_id {
+            wire::xml_element(out, "networkAclId", v);
+        }
+        if let Some(v) = &self.tags {
+            wire::xml_list(out, "tagSet", "item", v);
+        }
+        if let Some(v) = &self.vpc_id {
+            wire::xml_element(out, "vpcId", v);
+        }
+        if let Some(v) = &self.owner_id {
+            wire::xml_element(out, "ownerId", v);
+        }
+    }
+}
+
+/// The model's `NetworkAclAssociation`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NetworkAclAssociation {
+    /// `<networkAclAssociationId>`
+    pub network_acl_association_id: Option<String>,
+    /// `<networkAclId>`
+    pub network_acl_id: Option<String>,
+    /// `<subnetId>`
+    pub subnet_id: Option<String>,
+}
+
+impl XmlContent for NetworkAclAssociation {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.network_acl_association_id {
+            wire::xml_element(out, "networkAclAssociationId", v);
+        }
+        if let Some(v) = &self.network_acl_id {
+            wire::xml_element(out, "networkAclId", v);
+        }
+        if let Some(v) = &self.subnet_id {
+            wire::xml_element(out, "subnetId", v);
+        }
+    }
+}
+
+/// The model's `NetworkAclEntry`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NetworkAclEntry {
+    /// `<cidrBlock>`
+    pub cidr_block: Option<String>,
+    /// `<egress>`
+    pub egress: Option<bool>,
+    /// `<icmpTypeCode>`
+    pub icmp_type_code: Option<IcmpTypeCode>,
+    /// `<ipv6CidrBlock>`
+    pub ipv6_cidr_block: Option<String>,
+    /// `<portRange>`
+    pub port_range: Option<PortRange>,
+    /// `<protocol>`
+    pub protocol: Option<String>,
+    /// `<ruleAction>`
+    pub rule_action: Option<String>,
+    /// `<ruleNumber>`
+    pub rule_number: Option<i32>,
+}
+
+impl XmlContent for NetworkAclEntry {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.cidr_block {
+            wire::xml_element(out, "cidrBlock", v);
+        }
+        if let Some(v) = &self.egress {
+            wire::xml_element(out, "egress", v);
+        }
+        if let Some(v) = &self.icmp_type_code {
+            wire::xml_element(out, "icmpTypeCode", v);
+        }
+        if let Some(v) = &self.ipv6_cidr_block {
+            wire::xml_element(out, "ipv6CidrBlock", v);
+        }
+        if let Some(v) = &self.port_range {
+            wire::xml_element(out, "portRange", v);
+        }
+        if let Some(v) = &self.protocol {
+            wire::xml_element(out, "protocol", v);
+        }
+        if let Some(v) = &self.rule_action {
+            wire::xml_element(out, "ruleAction", v);
+        }
+        if let Some(v) = &self.rule_number {
+            wire::xml_element(out, "ruleNumber", v);
+        }
+    }
+}
+
 /// The model's `NetworkCardInfo`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct NetworkCardInfo {
@@ -4731,6 +5146,26 @@ impl XmlContent for PlacementGroupInfo {
     }
 }
 
+/// The model's `PortRange`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PortRange {
+    /// `<from>`
+    pub from: Option<i32>,
+    /// `<to>`
+    pub to: Option<i32>,
+}
+
+impl XmlContent for PortRange {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.from {
+            wire::xml_element(out, "from", v);
+        }
+        if let Some(v) = &self.to {
+            wire::xml_element(out, "to", v);
+        }
+    }
+}
+
 /// The model's `PrefixListId`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PrefixListId {
@@ -4866,6 +5301,31 @@ impl XmlContent for PropagatingVgw {
     }
 }
 
+/// The model's `PtrUpdateStatus`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PtrUpdateStatus {
+    /// `<value>`
+    pub value: Option<String>,
+    /// `<status>`
+    pub status: Option<String>,
+    /// `<reason>`
+    pub reason: Option<String>,
+}
+
+impl XmlContent for PtrUpdateStatus {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.value {
+            wire::xml_element(out, "value", v);
+        }
+        if let Some(v) = &self.status {
+            wire::xml_element(out, "status", v);
+        }
+        if let Some(v) = &self.reason {
+            wire::xml_element(out, "reason", v);
+        }
+    }
+}
+
 /// The model's `PublicIpDnsNameOptions`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PublicIpDnsNameOptions {
@@ -4937,6 +5397,26 @@ impl XmlContent for RegionGeography {
     fn write_content(&self, out: &mut String) {
         if let Some(v) = &self.name {
             wire::xml_element(out, "name", v);
+        }
+    }
+}
+
+/// The model's `ReplaceRouteTableAssociationResult`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ReplaceRouteTableAssociationResult {
+    /// `<newAssociationId>`
+    pub new_association_id: Option<String>,
+    /// `<associationState>`
+    pub association_state: Option<RouteTableAssociationState>,
+}
+
+impl XmlContent for ReplaceRouteTableAssociationResult {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.new_association_id {
+            wire::xml_element(out, "newAssociationId", v);
+        }
+        if let Some(v) = &self.association_state {
+            wire::xml_element(out, "associationState", v);
         }
     }
 }

@@ -97,6 +97,10 @@ pub enum NetworkFault {
     RouteTarget,
     /// A default VPC there is already.
     DefaultVpcExists,
+    /// An interface attached already, or still attached (DeleteNetworkInterface).
+    InterfaceInUse(String),
+    /// More groups on an interface than EC2's limit (5).
+    TooManyGroups,
     /// RunInstances with no subnet in an account whose default VPC was deleted.
     NoDefaultVpc,
     /// A private address outside the subnet or reserved in it.
@@ -231,7 +235,7 @@ pub(crate) fn take_public_address(
 impl Engine {
     /// Runs `work` on the account's network in one write transaction (rolled back in DryRun
     /// mode), then wakes the reconciler.
-    async fn change_network<T: Send + 'static>(
+    pub(crate) async fn change_network<T: Send + 'static>(
         &self,
         account_id: &str,
         work: impl FnOnce(&Engine, &mut DbConnection, &AccountNetwork) -> Result<T, EngineError>
@@ -1224,6 +1228,92 @@ impl Engine {
                 tag_rows::delete_everyones(conn, a)?;
             }
             Ok(())
+        })
+        .await
+    }
+
+    /// ReplaceRouteTableAssociation: a subnet's association, or the VPC's main one, moves to
+    /// another table of the VPC under a new id.
+    pub async fn replace_route_table_association(
+        &self,
+        account_id: &str,
+        association_id: &str,
+        table_id: &str,
+    ) -> Result<String, EngineError> {
+        let account = account_id.to_owned();
+        let association_id = association_id.to_owned();
+        let table_id = table_id.to_owned();
+        self.change_network(account_id, move |_, conn, net| {
+            ids::check_well_formed(
+                Kind::RouteTableAssociation,
+                std::slice::from_ref(&association_id),
+            )?;
+            let table = owned(
+                Kind::RouteTable,
+                &table_id,
+                net.route_tables
+                    .iter()
+                    .find(|t| t.route_table_id == table_id)
+                    .cloned(),
+                |t| &t.account_id,
+                &account,
+            )?;
+            let new_id = ids::new_id(Kind::RouteTableAssociation);
+            if let Some(main) = net
+                .route_tables
+                .iter()
+                .find(|t| t.main_association_id.as_deref() == Some(&association_id))
+            {
+                if main.vpc_id != table.vpc_id {
+                    return Err(NetworkFault::DifferentVpc {
+                        id: table_id.clone(),
+                        vpc_id: main.vpc_id.clone(),
+                    }
+                    .into());
+                }
+                rows::set_main_association(conn, &main.route_table_id, None)?;
+                rows::set_main_association(conn, &table.route_table_id, Some(&new_id))?;
+                return Ok(new_id);
+            }
+            let assoc = net
+                .associations
+                .iter()
+                .find(|a| a.association_id == association_id)
+                .ok_or_else(|| not_found(Kind::RouteTableAssociation, &association_id))?;
+            let subnet_vpc = net
+                .subnet(&assoc.subnet_id)
+                .map(|s| s.vpc_id.clone())
+                .unwrap_or_default();
+            if subnet_vpc != table.vpc_id {
+                return Err(NetworkFault::DifferentVpc {
+                    id: table_id.clone(),
+                    vpc_id: subnet_vpc,
+                }
+                .into());
+            }
+            rows::move_association(conn, &association_id, &new_id, &table.route_table_id)?;
+            Ok(new_id)
+        })
+        .await
+    }
+
+    /// CreateDefaultVpc: a default VPC for an account that has none (it was deleted), made as
+    /// the first one was, under new ids.
+    pub async fn create_default_vpc(&self, account_id: &str) -> Result<Vpc, EngineError> {
+        let account = account_id.to_owned();
+        let settings = self.settings().clone();
+        let max_vpcs = self.settings().max_vpcs;
+        self.change_network(account_id, move |engine, conn, net| {
+            if net.default_vpc().is_some() {
+                return Err(NetworkFault::DefaultVpcExists.into());
+            }
+            if i64::try_from(net.vpcs.len()).unwrap_or(i64::MAX) >= max_vpcs {
+                return Err(NetworkFault::VpcLimitExceeded.into());
+            }
+            let now = timestamp_now();
+            let made = super::default_vpc::default_rows(&settings, &account, &now, &now);
+            super::default_vpc::write_default_rows(conn, &made)?;
+            Ok(engine.vpc_view(net, &made.vpc))
         })
         .await
     }

@@ -708,7 +708,169 @@ fn interface_values(i: &NetworkInterface, filter: &str) -> Vec<String> {
     }
 }
 
+/// A VPC's default network ACL: EC2's, allowing everything both ways (rule 100) before the
+/// final deny (32767); read-only here, and associated with every subnet of the VPC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkAcl {
+    pub acl_id: String,
+    pub vpc_id: String,
+    pub owner_id: String,
+    /// (association id, subnet id)
+    pub associations: Vec<(String, String)>,
+    pub tags: Vec<Tag>,
+}
+
+/// The account's DHCP options set, which every VPC uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DhcpOptions {
+    pub options_id: String,
+    pub owner_id: String,
+    /// (key, values), as EC2 lists them.
+    pub configurations: Vec<(String, Vec<String>)>,
+    pub tags: Vec<Tag>,
+}
+
+const ACL_FILTERS: &[&str] = &[
+    "association.association-id",
+    "association.network-acl-id",
+    "association.subnet-id",
+    "default",
+    "entry.cidr",
+    "entry.egress",
+    "entry.protocol",
+    "entry.rule-action",
+    "entry.rule-number",
+    "network-acl-id",
+    "owner-id",
+    "vpc-id",
+    "tag-key",
+];
+
+const DHCP_FILTERS: &[&str] = &["dhcp-options-id", "key", "value", "owner-id", "tag-key"];
+
+fn acl_values(a: &NetworkAcl, filter: &str) -> Vec<String> {
+    match filter {
+        "association.association-id" => a.associations.iter().map(|(id, _)| id.clone()).collect(),
+        "association.network-acl-id" => {
+            if a.associations.is_empty() {
+                Vec::new()
+            } else {
+                vec![a.acl_id.clone()]
+            }
+        }
+        "association.subnet-id" => a.associations.iter().map(|(_, s)| s.clone()).collect(),
+        "default" => vec![bool_text(true)],
+        "entry.cidr" => vec!["0.0.0.0/0".into()],
+        "entry.egress" => vec![bool_text(true), bool_text(false)],
+        "entry.protocol" => vec!["-1".into()],
+        "entry.rule-action" => vec!["allow".into(), "deny".into()],
+        "entry.rule-number" => vec!["100".into(), "32767".into()],
+        "network-acl-id" => vec![a.acl_id.clone()],
+        "owner-id" => vec![a.owner_id.clone()],
+        "vpc-id" => vec![a.vpc_id.clone()],
+        _ => Vec::new(),
+    }
+}
+
+fn dhcp_values(d: &DhcpOptions, filter: &str) -> Vec<String> {
+    match filter {
+        "dhcp-options-id" => vec![d.options_id.clone()],
+        "key" => d.configurations.iter().map(|(k, _)| k.clone()).collect(),
+        "value" => d
+            .configurations
+            .iter()
+            .flat_map(|(_, v)| v.clone())
+            .collect(),
+        "owner-id" => vec![d.owner_id.clone()],
+        _ => Vec::new(),
+    }
+}
+
 impl Engine {
+    /// DescribeNetworkAcls: each VPC's default ACL.
+    pub async fn describe_network_acls(
+        &self,
+        account_id: &str,
+        acl_ids: &[String],
+        filters: &[Filter],
+        page: &Page,
+    ) -> Result<(Vec<NetworkAcl>, Option<String>), EngineError> {
+        check_filters(filters, ACL_FILTERS)?;
+        let net = self.account_network(account_id).await?;
+        let all = net
+            .vpcs
+            .iter()
+            .map(|v| {
+                let acl_id = derived_id("acl", account_id, &v.vpc_id);
+                NetworkAcl {
+                    associations: net
+                        .subnets
+                        .iter()
+                        .filter(|s| s.vpc_id == v.vpc_id)
+                        .map(|s| {
+                            (
+                                derived_id("aclassoc", account_id, &s.subnet_id),
+                                s.subnet_id.clone(),
+                            )
+                        })
+                        .collect(),
+                    tags: net.tags_of(&acl_id),
+                    acl_id,
+                    vpc_id: v.vpc_id.clone(),
+                    owner_id: account_id.to_owned(),
+                }
+            })
+            .collect();
+        let found = by_ids(all, acl_ids, Kind::NetworkAcl, |a| &a.acl_id)?
+            .into_iter()
+            .filter(|a| matches(filters, &a.tags, |f| acl_values(a, f)))
+            .collect();
+        self.page_of(
+            &format!("DescribeNetworkAcls/{account_id}"),
+            page,
+            found,
+            |a| &a.acl_id,
+        )
+    }
+
+    /// DescribeDhcpOptions: the account's one options set.
+    pub async fn describe_dhcp_options(
+        &self,
+        account_id: &str,
+        options_ids: &[String],
+        filters: &[Filter],
+        page: &Page,
+    ) -> Result<(Vec<DhcpOptions>, Option<String>), EngineError> {
+        check_filters(filters, DHCP_FILTERS)?;
+        let net = self.account_network(account_id).await?;
+        let options_id = derived_id("dopt", account_id, "dhcp options");
+        let all = vec![DhcpOptions {
+            configurations: vec![
+                (
+                    "domain-name".into(),
+                    vec![dns_domain(&self.settings().region)],
+                ),
+                (
+                    "domain-name-servers".into(),
+                    vec!["AmazonProvidedDNS".into()],
+                ),
+            ],
+            tags: net.tags_of(&options_id),
+            options_id,
+            owner_id: account_id.to_owned(),
+        }];
+        let found = by_ids(all, options_ids, Kind::DhcpOptions, |d| &d.options_id)?
+            .into_iter()
+            .filter(|d| matches(filters, &d.tags, |f| dhcp_values(d, f)))
+            .collect();
+        self.page_of(
+            &format!("DescribeDhcpOptions/{account_id}"),
+            page,
+            found,
+            |d| &d.options_id,
+        )
+    }
+
     /// The account's networking, with its default VPC made if it never was.
     pub(crate) async fn account_network(
         &self,
