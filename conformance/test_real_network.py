@@ -19,7 +19,7 @@ import urllib.request
 
 import pytest
 
-from conftest import admin_json, create_account, make_client
+from conftest import AwsCli, admin_json, create_account, make_client
 from test_real_guest import (  # noqa: F401  (fixtures)
     BOOT_TIMEOUT,
     INSTANCE_TYPE,
@@ -198,10 +198,24 @@ def test_guests_in_a_vpc_get_their_addresses_reach_each_other_and_answer_at_an_e
     answers(eip, a_ip)
 
 
-def test_a_bare_run_instances_is_reachable_at_its_public_address(real, ec2):
-    """The default VPC, as on EC2: the instance gets a public address and answers at it."""
-    [d] = real.run(ec2)
-    waiter(ec2, "instance_running", [d["InstanceId"]])
+def test_a_bare_run_instances_is_reachable_at_its_public_address(real, ec2, tmp_path):
+    """The default VPC, as on EC2: `aws ec2 run-instances` with nothing but an image, type and
+    count, `aws ec2 wait instance-running`, and the instance answers at its public address."""
+    aws = AwsCli(real.current, tmp_path)
+
+    def cli(*args):
+        result = aws("ec2", *args, "--endpoint-url", real.endpoint, "--output", "json")
+        assert result.rc == 0, result
+        return result.json() if result.stdout.strip() else None
+
+    [d] = cli("run-instances", "--image-id", real.image_id, "--instance-type", INSTANCE_TYPE,
+              "--count", "1")["Instances"]
+    real.instance_ids.add(d["InstanceId"])
+    assert aws("ec2", "wait", "instance-running", "--instance-ids", d["InstanceId"],
+               "--endpoint-url", real.endpoint).rc == 0
+    [[public_ip, private_ip]] = cli("describe-instances", "--instance-ids", d["InstanceId"], "--query",
+                                    "Reservations[].Instances[].[PublicIpAddress,PrivateIpAddress]")
+    assert public_ip.startswith("198.19.2.") and private_ip.startswith("172.31.")
     desc = describe(ec2, d["InstanceId"])
     public_ip = desc["PublicIpAddress"]
     assert desc["PrivateIpAddress"].startswith("172.31.")
