@@ -8,6 +8,7 @@ built on the host all the same.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import time
@@ -669,6 +670,16 @@ def test_kill_9_while_networks_are_built_leaves_nothing_stray(ec2gw_bin, tmp_pat
         wait_ready(gw)
         return gw
 
+    disk = tmp_path / "disk.qcow2"
+    subprocess.run(["qemu-img", "create", "-f", "qcow2", str(disk), "64M"], check=True, capture_output=True)
+    image_id = json.loads(subprocess.run(
+        [str(ec2gw_bin), "admin", "--json", "--database", database_url, "--data-dir", str(data_dir), "image", "import",
+         str(disk), "--name", "churn", "--account", account.account_id],
+        check=True, capture_output=True, text=True).stdout)["ImageId"]
+
+    def pool_routes() -> set[str]:
+        return {line.split()[0] for line in ip("-4", "route", "show").splitlines() if line.startswith("198.19.4.")}
+
     try:
         gw = start()
         dep = deployment(gw)
@@ -683,11 +694,23 @@ def test_kill_9_while_networks_are_built_leaves_nothing_stray(ec2gw_bin, tmp_pat
                     try:
                         vpc_id = client.create_vpc(CidrBlock=f"10.{n % 200}.0.0/16")["Vpc"]["VpcId"]
                         subnet_id = client.create_subnet(VpcId=vpc_id, CidrBlock=f"10.{n % 200}.1.0/24")["Subnet"]["SubnetId"]
-                        if n % 2:
+                        if n % 3 == 0:
                             client.delete_subnet(SubnetId=subnet_id)
                             client.delete_vpc(VpcId=vpc_id)
+                            continue
+                        igw = client.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+                        client.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
+                        [main] = client.describe_route_tables(Filters=[f("vpc-id", vpc_id)])["RouteTables"]
+                        client.create_route(RouteTableId=main["RouteTableId"], DestinationCidrBlock="0.0.0.0/0",
+                                            GatewayId=igw)
+                        [i] = client.run_instances(ImageId=image_id, MinCount=1, MaxCount=1,
+                                                   SubnetId=subnet_id)["Instances"]
                         alloc = client.allocate_address(Domain="vpc")["AllocationId"]
-                        client.release_address(AllocationId=alloc)
+                        assoc = client.associate_address(AllocationId=alloc, InstanceId=i["InstanceId"])["AssociationId"]
+                        if n % 2:
+                            client.disassociate_address(AssociationId=assoc)
+                            client.release_address(AllocationId=alloc)
+                            client.terminate_instances(InstanceIds=[i["InstanceId"]])
                     except Exception:  # noqa: BLE001 (the gateway is killed under it, or a limit is hit)
                         time.sleep(0.05)
 
@@ -707,12 +730,24 @@ def test_kill_9_while_networks_are_built_leaves_nothing_stray(ec2gw_bin, tmp_pat
                 n for n in host_objects(dep)
                 if n.startswith(f"ec2gw-{dep}-") and n not in wanted} and not {
                 n for n in host_objects(dep) if n.startswith(f"e{dep}b") and n not in wanted}, timeout=30)
+            # The host routes exactly the public addresses mapped to an instance (every VPC here
+            # has an internet gateway and a route to it, or none of either).
+            mapped = {a["PublicIp"] for a in client.describe_addresses()["Addresses"] if a.get("AssociationId")}
+            wait_until("the public routes match", lambda: pool_routes() == mapped, timeout=30)
         made = sum(len(re.findall(r'action="CreateVpc".*status=200', g.stderr_path.read_text())) for g in starts)
         assert made >= 3, f"the churn made {made} VPCs: the kills hit nothing"
+        associated = sum(len(re.findall(r'action="AssociateAddress".*status=200', g.stderr_path.read_text()))
+                         for g in starts)
+        assert associated >= 1, "the churn associated no Elastic IP"
         # Everything deleted: nothing of the deployment is left on the host.
+        for a in client.describe_addresses()["Addresses"]:
+            if a.get("AssociationId"):
+                client.disassociate_address(AssociationId=a["AssociationId"])
+            client.release_address(AllocationId=a["AllocationId"])
         for v in client.describe_vpcs()["Vpcs"]:
             cleanup_vpc(client, v["VpcId"])
         wait_until("the host is clean", lambda: host_objects(dep) == set(), timeout=30)
+        assert pool_routes() == set()
         assert not (data_dir / "network").exists() or not any((data_dir / "network").iterdir())
         procs = subprocess.run(["pgrep", "-af", str(data_dir / "network")], capture_output=True, text=True).stdout
         assert procs.strip() == "", procs
