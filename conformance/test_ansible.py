@@ -504,3 +504,267 @@ def test_absent_is_idempotent(play):
     idempotent(second)
     assert second.results[INSTANCE_TASK]["msg"] == "No matching instances found"
     assert instance_of(client, instance_id)["State"]["Name"] == "terminated"
+
+
+# =========================================================================== a VPC network (ec2_vpc.yml)
+#
+# ec2_vpc.yml builds a VPC of its own (ec2_vpc_net), a subnet (ec2_vpc_subnet), an internet
+# gateway (ec2_vpc_igw), a route table with the subnet and a default route to the gateway
+# (ec2_vpc_route_table), an instance in the subnet (ec2_instance, vpc_subnet_id, wait: true; no
+# group: EC2's default one of the VPC), an Elastic IP on it (ec2_eip) and a second interface attached to it
+# (ec2_eni); net_state=absent removes them in the reverse order. Each state is applied twice: the
+# second application changes nothing and sends nothing but Describe* calls.
+
+VPC_PLAYBOOK = HERE / "ec2_vpc.yml"
+NET_ZONE = "us-east-1a"
+NET_VPC_CIDR, NET_SUBNET_CIDR, NET_ENI_ADDRESS = "10.30.0.0/16", "10.30.1.0/24", "10.30.1.50"
+NET_TAGS = {"Environment": "conformance", "ManagedBy": "ansible"}
+NET_PRESENT_TASKS = {"The VPC", "The subnet", "The internet gateway", "The route table", "The instance",
+                     "The Elastic IP", "The second interface"}
+NET_ABSENT_TASKS = {"No second interface", "No Elastic IP", "No instance", "No route table", "No internet gateway",
+                    "No subnet", "No VPC"}
+
+
+NET_GAP = pytest.mark.xfail(
+    strict=True,
+    reason="ec2gw: DescribeVpcs refuses the filter cidr-block (InvalidParameterValue \"The filter 'cidr-block' is "
+           "invalid\"), which ec2_vpc_net sends (with tag:Name) to find its VPC before anything else; EC2 takes "
+           "cidr-block and cidrBlock as names of the cidr filter, as DescribeSubnets does")
+
+
+class NetPlay(Play):
+    """ec2_vpc.yml for one account, applied with the same hermetic settings as Play."""
+
+    def apply(self, net_state: str) -> Run:  # type: ignore[override]
+        self.count += 1
+        run_dir = self.work / f"run-{self.count}-{net_state}"
+        run_dir.mkdir()
+        vars_file = run_dir / "vars.json"
+        vars_file.write_text(json.dumps({**self.extra_vars, "net_state": net_state}))
+        wire_log = run_dir / "wire.jsonl"
+        proc = subprocess.run(
+            [str(ansible_playbook_path()), "-i", "localhost,", str(self.playbook), "-e", f"@{vars_file}"],
+            capture_output=True, text=True, timeout=RUN_TIMEOUT, env=self.env(wire_log), cwd=run_dir,
+        )
+        (run_dir / "stdout.json").write_text(proc.stdout)
+        (run_dir / "stderr.txt").write_text(proc.stderr)
+        try:
+            doc = json.loads(proc.stdout)
+        except json.JSONDecodeError:
+            doc = {}
+        run = Run(proc.returncode, doc, proc.stdout, proc.stderr, read_wire(wire_log))
+        assert doc, f"no JSON from the json callback\n{run.describe()}"
+        return run
+
+
+def net_mutations(run: Run) -> list[str]:
+    """Every call of a run that is not a read (Describe*, Get*)."""
+    return [action for action, _ in run.requests if not action.startswith(("Describe", "Get"))]
+
+
+def net_idempotent(run: Run) -> None:
+    succeeded(run)
+    assert run.stats["changed"] == 0, run.describe()
+    assert run.changed_tasks() == set(), run.describe()
+    assert net_mutations(run) == [], run.describe()
+
+
+def f1(name: str, *values: str) -> dict:
+    return {"Name": name, "Values": list(values)}
+
+
+def clean_network(client) -> None:
+    """Whatever a failed run left in the account (its own): gone, in dependency order."""
+    def quiet(call, **kwargs):
+        with contextlib.suppress(ClientError):
+            call(**kwargs)
+
+    for a in client.describe_addresses()["Addresses"]:
+        if a.get("AssociationId"):
+            quiet(client.disassociate_address, AssociationId=a["AssociationId"])
+        quiet(client.release_address, AllocationId=a["AllocationId"])
+    vpcs = [v["VpcId"] for v in client.describe_vpcs(Filters=[f1("is-default", "false")])["Vpcs"]]
+    if not vpcs:
+        return
+    for eni in client.describe_network_interfaces(Filters=[f1("vpc-id", *vpcs)])["NetworkInterfaces"]:
+        if eni.get("Attachment", {}).get("DeviceIndex", 0) != 0:
+            quiet(client.detach_network_interface, AttachmentId=eni["Attachment"]["AttachmentId"], Force=True)
+    res = client.describe_instances(Filters=[f1("vpc-id", *vpcs)])["Reservations"]
+    ids = [i["InstanceId"] for r in res for i in r["Instances"] if i["State"]["Name"] != "terminated"]
+    if ids:
+        quiet(client.terminate_instances, InstanceIds=ids)
+        for instance_id in ids:
+            wait_state(client, instance_id, "terminated")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        left = client.describe_network_interfaces(Filters=[f1("vpc-id", *vpcs)])["NetworkInterfaces"]
+        for eni in left:
+            if eni["Status"] == "available":
+                quiet(client.delete_network_interface, NetworkInterfaceId=eni["NetworkInterfaceId"])
+        if not left:
+            break
+        time.sleep(0.5)
+    for vpc_id in vpcs:
+        for t in client.describe_route_tables(Filters=[f1("vpc-id", vpc_id)])["RouteTables"]:
+            for a in t["Associations"]:
+                if not a["Main"]:
+                    quiet(client.disassociate_route_table, AssociationId=a["RouteTableAssociationId"])
+            if not any(a["Main"] for a in t["Associations"]):
+                quiet(client.delete_route_table, RouteTableId=t["RouteTableId"])
+        for g in client.describe_internet_gateways(Filters=[f1("attachment.vpc-id", vpc_id)])["InternetGateways"]:
+            quiet(client.detach_internet_gateway, InternetGatewayId=g["InternetGatewayId"], VpcId=vpc_id)
+            quiet(client.delete_internet_gateway, InternetGatewayId=g["InternetGatewayId"])
+        for s in client.describe_subnets(Filters=[f1("vpc-id", vpc_id)])["Subnets"]:
+            quiet(client.delete_subnet, SubnetId=s["SubnetId"])
+        quiet(client.delete_vpc, VpcId=vpc_id)
+
+
+@pytest.fixture(scope="module")
+def net_play(gateway, client_for, import_image, tmp_path_factory):
+    """ec2_vpc.yml in an account of its own (its VPC limit and listings are its own), with an
+    imported image. Whatever a failed test leaves is removed afterwards."""
+    if not ansible_playbook_path().exists():
+        pytest.fail(f"no ansible-playbook next to {sys.executable}: scripts/venv installs "
+                    "conformance/requirements.txt (ansible)", pytrace=False)
+    account = gateway.create_account()
+    client = client_for(account)
+    image_name = uid("ansible-vpc-ami")
+    image_id = import_image(image_name, account)["ImageId"]
+    net_name = uid("ansible-net")
+    extra_vars = {
+        "ec2gw_endpoint": gateway.endpoint,
+        "ec2gw_access_key": account.access_key,
+        "ec2gw_secret_key": account.secret_key,
+        "ec2gw_region": REGION,
+        "net_name": net_name,
+        "vpc_cidr": NET_VPC_CIDR,
+        "subnet_cidr": NET_SUBNET_CIDR,
+        "eni_address": NET_ENI_ADDRESS,
+        "zone": NET_ZONE,
+        "image_name": image_name,
+    }
+    STATE.pop("net", None)
+    yield {
+        "play": NetPlay(VPC_PLAYBOOK, tmp_path_factory.mktemp("ansible-vpc"), extra_vars),
+        "client": client,
+        "account": account,
+        "image_id": image_id,
+        "net_name": net_name,
+    }
+    clean_network(client)
+
+
+@NET_GAP
+def test_vpc_network_is_idempotent(net_play):
+    """net_state=present: VPC, subnet, internet gateway, route table, instance, Elastic IP and
+    second interface are made; applying it again changes nothing."""
+    client, pb, name = net_play["client"], net_play["play"], net_play["net_name"]
+    account = net_play["account"].account_id
+
+    first = succeeded(pb.apply("present"))
+    assert first.changed_tasks() == NET_PRESENT_TASKS, first.describe()
+    r = first.results
+    vpc_id, subnet_id = r["The VPC"]["vpc"]["id"], r["The subnet"]["subnet"]["id"]
+    igw_id, rtb_id = r["The internet gateway"]["gateway_id"], r["The route table"]["route_table"]["id"]
+    [instance_id] = r["The instance"]["instance_ids"]
+    alloc_id, public_ip = r["The Elastic IP"]["allocation_id"], r["The Elastic IP"]["public_ip"]
+    eni_id = r["The second interface"]["interface"]["id"]
+    STATE["net"] = {"vpc_id": vpc_id, "instance_id": instance_id}
+
+    # What the modules sent to make it.
+    [create_vpc] = first.calls("CreateVpc")
+    assert (create_vpc["CidrBlock"], create_vpc["InstanceTenancy"]) == (NET_VPC_CIDR, "default")
+    assert {"EnableDnsHostnames.Value": "true", "VpcId": vpc_id} in first.calls("ModifyVpcAttribute")
+    [create_subnet] = first.calls("CreateSubnet")
+    assert (create_subnet["VpcId"], create_subnet["CidrBlock"], create_subnet["AvailabilityZone"]) == (
+        vpc_id, NET_SUBNET_CIDR, NET_ZONE)
+    assert first.calls("AttachInternetGateway") == [{"InternetGatewayId": igw_id, "VpcId": vpc_id}]
+    assert first.calls("CreateRoute") == [{"RouteTableId": rtb_id, "DestinationCidrBlock": "0.0.0.0/0",
+                                           "GatewayId": igw_id}]
+    assert first.calls("AssociateRouteTable") == [{"RouteTableId": rtb_id, "SubnetId": subnet_id}]
+    [launch] = first.calls("RunInstances")
+    assert launch["NetworkInterface.1.DeviceIndex"] == "0"
+    assert launch["NetworkInterface.1.SubnetId"] == subnet_id
+    [group] = client.describe_security_groups(Filters=[f1("vpc-id", vpc_id), f1("group-name", "default")])[
+        "SecurityGroups"]
+    # No security_group: EC2 puts the instance in the VPC's default group.
+    assert not any(k.startswith("NetworkInterface.1.SecurityGroupId") for k in launch), launch
+    assert first.calls("AssociateAddress") == [{"InstanceId": instance_id, "AllowReassociation": "false",
+                                                "AllocationId": alloc_id}]
+    [create_eni] = first.calls("CreateNetworkInterface")
+    assert (create_eni["SubnetId"], create_eni["PrivateIpAddress"]) == (subnet_id, NET_ENI_ADDRESS)
+    assert first.calls("AttachNetworkInterface") == [{"InstanceId": instance_id, "DeviceIndex": "1",
+                                                      "NetworkInterfaceId": eni_id}]
+
+    # What boto3 sees.
+    [vpc] = client.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
+    assert vpc["State"] == "available" and vpc["CidrBlock"] == NET_VPC_CIDR
+    assert tag_dict(vpc["Tags"]) == {"Name": name, **NET_TAGS}
+    assert client.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsHostnames")["EnableDnsHostnames"] == {
+        "Value": True}
+    [subnet] = client.describe_subnets(SubnetIds=[subnet_id])["Subnets"]
+    assert (subnet["VpcId"], subnet["CidrBlock"], subnet["AvailabilityZone"], subnet["State"]) == (
+        vpc_id, NET_SUBNET_CIDR, NET_ZONE, "available")
+    assert tag_dict(subnet["Tags"]) == {"Name": name, **NET_TAGS}
+    [igw] = client.describe_internet_gateways(InternetGatewayIds=[igw_id])["InternetGateways"]
+    assert igw["Attachments"] == [{"State": "available", "VpcId": vpc_id}]
+    [table] = client.describe_route_tables(RouteTableIds=[rtb_id])["RouteTables"]
+    assert {"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": igw_id, "Origin": "CreateRoute",
+            "State": "active"} in table["Routes"]
+    assert [(a["SubnetId"], a["Main"]) for a in table["Associations"]] == [(subnet_id, False)]
+    assert tag_dict(table["Tags"]) == {"Name": name}
+    instance = instance_of(client, instance_id)
+    assert instance["State"]["Name"] == "running"
+    assert (instance["SubnetId"], instance["VpcId"]) == (subnet_id, vpc_id)
+    assert instance["SecurityGroups"] == [{"GroupId": group["GroupId"], "GroupName": "default"}]
+    assert instance["PublicIpAddress"] == public_ip
+    assert tag_dict(instance["Tags"]) == {"Name": name, **NET_TAGS}
+    [address] = client.describe_addresses(AllocationIds=[alloc_id])["Addresses"]
+    assert (address["InstanceId"], address["PublicIp"], address["Domain"]) == (instance_id, public_ip, "vpc")
+    assert tag_dict(address["Tags"]) == {"Name": name, **NET_TAGS}
+    [eni] = client.describe_network_interfaces(NetworkInterfaceIds=[eni_id])["NetworkInterfaces"]
+    assert eni["PrivateIpAddress"] == NET_ENI_ADDRESS and eni["Status"] == "in-use"
+    assert (eni["Attachment"]["InstanceId"], eni["Attachment"]["DeviceIndex"]) == (instance_id, 1)
+    assert eni["Description"] == f"{name} second interface"
+    assert tag_dict(eni["TagSet"]) == {"Name": name}
+    assert sorted(e["Attachment"]["DeviceIndex"] for e in instance_of(client, instance_id)["NetworkInterfaces"]) == [0, 1]
+
+    second = pb.apply("present")
+    net_idempotent(second)
+    r2 = second.results
+    assert r2["The VPC"]["vpc"]["id"] == vpc_id and r2["The subnet"]["subnet"]["id"] == subnet_id
+    assert r2["The internet gateway"]["gateway_id"] == igw_id
+    assert r2["The route table"]["route_table"]["id"] == rtb_id
+    assert r2["The instance"]["instance_ids"] == [instance_id]
+    assert r2["The Elastic IP"]["allocation_id"] == alloc_id
+    assert r2["The second interface"]["interface"]["id"] == eni_id
+
+
+@NET_GAP
+def test_vpc_network_absent_is_idempotent(net_play):
+    """net_state=absent: the interface, the Elastic IP, the instance, the route table, the
+    internet gateway, the subnet and the VPC go, in that order; applying it again finds nothing."""
+    client, pb = net_play["client"], net_play["play"]
+    net = STATE.get("net")
+    if net is None:
+        pytest.fail("the present state was not applied (test_vpc_network_is_idempotent failed)", pytrace=False)
+
+    first = succeeded(pb.apply("absent"))
+    assert first.changed_tasks() == NET_ABSENT_TASKS, first.describe()
+    order = [a for a in net_mutations(first) if a in (
+        "DetachNetworkInterface", "DeleteNetworkInterface", "DisassociateAddress", "ReleaseAddress",
+        "TerminateInstances", "DisassociateRouteTable", "DeleteRouteTable", "DetachInternetGateway",
+        "DeleteInternetGateway", "DeleteSubnet", "DeleteVpc")]
+    assert order == ["DetachNetworkInterface", "DeleteNetworkInterface", "DisassociateAddress", "ReleaseAddress",
+                     "TerminateInstances", "DisassociateRouteTable", "DeleteRouteTable", "DetachInternetGateway",
+                     "DeleteInternetGateway", "DeleteSubnet", "DeleteVpc"], first.describe()
+    assert instance_of(client, net["instance_id"])["State"]["Name"] == "terminated"
+    with api_error("InvalidVpcID.NotFound"):
+        client.describe_vpcs(VpcIds=[net["vpc_id"]])
+    assert client.describe_addresses()["Addresses"] == []
+    assert client.describe_network_interfaces(Filters=[f1("vpc-id", net["vpc_id"])])["NetworkInterfaces"] == []
+    assert client.describe_internet_gateways(Filters=[f1("tag:Name", net_play["net_name"])])["InternetGateways"] == []
+
+    second = pb.apply("absent")
+    net_idempotent(second)
+    assert second.results["No instance"]["msg"] == "No matching instances found"
