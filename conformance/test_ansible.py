@@ -525,12 +525,6 @@ NET_ABSENT_TASKS = {"No second interface", "No Elastic IP", "No instance", "No r
                     "No subnet", "No VPC"}
 
 
-NET_GAP = pytest.mark.xfail(
-    strict=True,
-    reason="ec2gw: DescribeVpcs refuses the filter cidr-block (InvalidParameterValue \"The filter 'cidr-block' is "
-           "invalid\"), which ec2_vpc_net sends (with tag:Name) to find its VPC before anything else; EC2 takes "
-           "cidr-block and cidrBlock as names of the cidr filter, as DescribeSubnets does")
-
 
 class NetPlay(Play):
     """ec2_vpc.yml for one account, applied with the same hermetic settings as Play."""
@@ -654,7 +648,6 @@ def net_play(gateway, client_for, import_image, tmp_path_factory):
     clean_network(client)
 
 
-@NET_GAP
 def test_vpc_network_is_idempotent(net_play):
     """net_state=present: VPC, subnet, internet gateway, route table, instance, Elastic IP and
     second interface are made; applying it again changes nothing."""
@@ -740,7 +733,6 @@ def test_vpc_network_is_idempotent(net_play):
     assert r2["The second interface"]["interface"]["id"] == eni_id
 
 
-@NET_GAP
 def test_vpc_network_absent_is_idempotent(net_play):
     """net_state=absent: the interface, the Elastic IP, the instance, the route table, the
     internet gateway, the subnet and the VPC go, in that order; applying it again finds nothing."""

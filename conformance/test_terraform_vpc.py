@@ -955,8 +955,6 @@ def test_update_route_target(tf):
     assert wire.distinct(start) == ["ReplaceRoute", "DescribeRouteTables"]
 
 
-@pytest.mark.xfail(strict=True, reason="ec2gw: DisassociateAddress leaves an instance launched with a public "
-                   "address (MapPublicIpOnLaunch) without one; EC2 gives it a new public address")
 def test_eip_disassociation_gives_a_public_address_back(tf):
     """EC2 (User Guide, Elastic IP addresses): an Elastic IP associated with an instance
     releases its launch-given public address; when the Elastic IP is disassociated, the
@@ -1172,9 +1170,6 @@ def test_destroy_subnet_and_vpc(tf):
 # =========================================================================== what else the provider sends
 
 
-@pytest.mark.xfail(strict=True, reason="ec2gw: CreateNetworkInterface refuses PrivateIpAddresses "
-                   "(UnknownParameter PrivateIpAddresses.1.PrivateIpAddress); EC2 takes it, and the provider sends it "
-                   "for private_ips")
 def test_network_interface_with_private_ips(tf):
     """`private_ips = ["10.41.1.50"]` (the provider's usual way to pin an interface's address):
     CreateNetworkInterface with PrivateIpAddresses.1.{PrivateIpAddress,Primary=true}
@@ -1198,8 +1193,6 @@ def test_network_interface_with_private_ips(tf):
         ec2.delete_vpc(VpcId=vpc_id)
 
 
-@pytest.mark.xfail(strict=True, reason="ec2gw: DescribeVpcEndpoints is not served (InvalidAction), which fails "
-                   "the v6 provider's subnet delete on its first DependencyViolation")
 def test_subnet_delete_meeting_dependency_violation(tf):
     """resourceSubnetDelete (v6): DeleteSubnet's DependencyViolation (an interface still in the
     subnet) makes the provider look for GuardDuty's VPC endpoints before retrying: DescribeVpcs

@@ -405,6 +405,11 @@ fn engine_parts(e: &EngineError) -> (&'static str, u16, String) {
         EngineError::UnsupportedOperation(message) => ("UnsupportedOperation", 400, message.clone()),
         EngineError::Hypervisor(_) => ("InternalError", 500, "An internal error has occurred".into()),
         EngineError::Network(fault) => network_parts(fault),
+        EngineError::VpcEndpointNotFound(id) => (
+            "InvalidVpcEndpointId.NotFound",
+            400,
+            format!("The Vpc Endpoint Id '{id}' does not exist"),
+        ),
         EngineError::AddressNotFound(ip) => (
             "InvalidAddress.NotFound",
             400,

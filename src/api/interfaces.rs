@@ -180,12 +180,39 @@ pub async fn create_network_interface(
         &tag_specifications(req.tag_specifications)?,
         "network-interface",
     )?;
+    // PrivateIpAddresses.N: the one marked Primary (or the first) is the primary address, the
+    // others secondary; PrivateIpAddress names the primary as well.
+    let mut primary = req.private_ip_address.filter(|v| !v.is_empty());
+    let mut secondary = Vec::new();
+    let listed: Vec<(String, bool)> = req
+        .private_ip_addresses
+        .into_iter()
+        .filter_map(|a| {
+            a.private_ip_address
+                .map(|ip| (ip, a.primary.unwrap_or(false)))
+        })
+        .collect();
+    if listed.iter().filter(|(_, p)| *p).count() > 1 {
+        return Err(EngineError::InvalidParameterValue(
+            "Only one private IP address can be designated as primary.".into(),
+        )
+        .into());
+    }
+    let first_primary = listed.iter().position(|(_, p)| *p).unwrap_or(0);
+    for (i, (ip, _)) in listed.into_iter().enumerate() {
+        if i == first_primary && primary.is_none() {
+            primary = Some(ip);
+        } else if Some(&ip) != primary.as_ref() {
+            secondary.push(ip);
+        }
+    }
     let made = engine
         .create_network_interface(
             &who.account_id,
             &req.subnet_id,
             req.description,
-            req.private_ip_address.filter(|v| !v.is_empty()),
+            primary,
+            secondary,
             req.groups,
             req.secondary_private_ip_address_count,
             tags,

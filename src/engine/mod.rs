@@ -229,6 +229,9 @@ pub enum EngineError {
     /// An instance's subnet bridge is not built yet; its launch waits for the next pass.
     #[error("the network bridge {0} is not built yet")]
     NetworkNotReady(String),
+    /// A VPC endpoint id (none exist here).
+    #[error("VPC endpoint {0} not found")]
+    VpcEndpointNotFound(String),
     /// A public address the caller has no Elastic IP for.
     #[error("address {0} not found")]
     AddressNotFound(String),

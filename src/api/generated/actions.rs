@@ -82,6 +82,7 @@ pub enum Action {
     AssignPrivateIpAddresses(Box<input::AssignPrivateIpAddressesRequest>),
     UnassignPrivateIpAddresses(Box<input::UnassignPrivateIpAddressesRequest>),
     DescribeAddressesAttribute(Box<input::DescribeAddressesAttributeRequest>),
+    DescribeVpcEndpoints(Box<input::DescribeVpcEndpointsRequest>),
 }
 
 /// The names of every served action (fixed labels, e.g. for metrics).
@@ -157,6 +158,7 @@ pub const ACTION_NAMES: &[&str] = &[
     "AssignPrivateIpAddresses",
     "UnassignPrivateIpAddresses",
     "DescribeAddressesAttribute",
+    "DescribeVpcEndpoints",
 ];
 
 impl Action {
@@ -235,6 +237,7 @@ impl Action {
             Action::AssignPrivateIpAddresses(_) => "AssignPrivateIpAddresses",
             Action::UnassignPrivateIpAddresses(_) => "UnassignPrivateIpAddresses",
             Action::DescribeAddressesAttribute(_) => "DescribeAddressesAttribute",
+            Action::DescribeVpcEndpoints(_) => "DescribeVpcEndpoints",
         }
     }
 
@@ -316,6 +319,7 @@ impl Action {
             "AssignPrivateIpAddresses" => input::ASSIGN_PRIVATE_IP_ADDRESSES_REFUSALS,
             "UnassignPrivateIpAddresses" => input::UNASSIGN_PRIVATE_IP_ADDRESSES_REFUSALS,
             "DescribeAddressesAttribute" => input::DESCRIBE_ADDRESSES_ATTRIBUTE_REFUSALS,
+            "DescribeVpcEndpoints" => input::DESCRIBE_VPC_ENDPOINTS_REFUSALS,
             _ => return None,
         })
     }
@@ -533,6 +537,9 @@ impl Action {
             )),
             "DescribeAddressesAttribute" => Action::DescribeAddressesAttribute(Box::new(
                 input::DescribeAddressesAttributeRequest::from_node(node)?,
+            )),
+            "DescribeVpcEndpoints" => Action::DescribeVpcEndpoints(Box::new(
+                input::DescribeVpcEndpointsRequest::from_node(node)?,
             )),
             _ => return Err(ApiError::InvalidAction(name.to_owned())),
         })
@@ -1832,6 +1839,24 @@ pub async fn dispatch(
                 answer
             };
             wire::write_response(out, "DescribeAddressesAttribute", request_id, &answer);
+        }
+        Action::DescribeVpcEndpoints(req) => {
+            let answer: output::DescribeVpcEndpointsResult = {
+                let dry_run = req.dry_run == Some(true);
+                let dry;
+                let engine = if dry_run {
+                    dry = engine.in_mode(Mode::DryRun);
+                    &dry
+                } else {
+                    engine
+                };
+                let answer = crate::api::vpcs::describe_vpc_endpoints(engine, who, *req).await?;
+                if dry_run {
+                    return Err(ApiError::DryRunOperation);
+                }
+                answer
+            };
+            wire::write_response(out, "DescribeVpcEndpoints", request_id, &answer);
         }
     }
     Ok(())

@@ -3032,6 +3032,8 @@ pub struct CreateNetworkInterfaceRequest {
     pub private_ip_address: Option<String>,
     /// `SecurityGroupId.N`
     pub groups: Vec<String>,
+    /// `PrivateIpAddresses.N`
+    pub private_ip_addresses: Vec<PrivateIpAddressSpecification>,
     /// `SecondaryPrivateIpAddressCount`
     pub secondary_private_ip_address_count: Option<i32>,
     /// `DryRun`
@@ -3047,6 +3049,7 @@ impl CreateNetworkInterfaceRequest {
         let mut description = None;
         let mut private_ip_address = None;
         let mut groups = Vec::new();
+        let mut private_ip_addresses = Vec::new();
         let mut secondary_private_ip_address_count = None;
         let mut dry_run = None;
         for (segment, child) in node.children() {
@@ -3059,6 +3062,10 @@ impl CreateNetworkInterfaceRequest {
                 "Description" => description = Some(wire::string(child)?),
                 "PrivateIpAddress" => private_ip_address = Some(wire::string(child)?),
                 "SecurityGroupId" => groups = wire::list(child, wire::string)?,
+                "PrivateIpAddresses" => {
+                    private_ip_addresses =
+                        wire::list(child, PrivateIpAddressSpecification::from_node)?
+                }
                 "SecondaryPrivateIpAddressCount" => {
                     secondary_private_ip_address_count = Some(wire::int32(child)?)
                 }
@@ -3073,6 +3080,7 @@ impl CreateNetworkInterfaceRequest {
             description,
             private_ip_address,
             groups,
+            private_ip_addresses,
             secondary_private_ip_address_count,
             dry_run,
         })
@@ -3092,7 +3100,6 @@ pub const CREATE_NETWORK_INTERFACE_REFUSALS: &[(&[&str], Refusal)] = &[
         Refusal::UnknownParameter,
     ),
     (&["Operator"], Refusal::UnknownParameter),
-    (&["PrivateIpAddresses"], Refusal::UnknownParameter),
     (&["Ipv6Addresses"], Refusal::UnsupportedOperation),
     (&["Ipv6AddressCount"], Refusal::UnsupportedOperation),
 ];
@@ -3438,6 +3445,52 @@ impl DescribeAddressesAttributeRequest {
 
 /// The keys DescribeAddressesAttribute refuses, by wire pattern.
 pub const DESCRIBE_ADDRESSES_ATTRIBUTE_REFUSALS: &[(&[&str], Refusal)] = &[];
+
+/// DescribeVpcEndpoints: the members ec2gw honours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeVpcEndpointsRequest {
+    /// `DryRun`
+    pub dry_run: Option<bool>,
+    /// `VpcEndpointId.N`
+    pub vpc_endpoint_ids: Vec<String>,
+    /// `Filter.N`
+    pub filters: Vec<Filter>,
+    /// `MaxResults`
+    pub max_results: Option<i32>,
+    /// `NextToken`
+    pub next_token: Option<String>,
+}
+
+impl DescribeVpcEndpointsRequest {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut dry_run = None;
+        let mut vpc_endpoint_ids = Vec::new();
+        let mut filters = Vec::new();
+        let mut max_results = None;
+        let mut next_token = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "DryRun" => dry_run = Some(wire::boolean(child)?),
+                "VpcEndpointId" => vpc_endpoint_ids = wire::list(child, wire::string)?,
+                "Filter" => filters = wire::list(child, Filter::from_node)?,
+                "MaxResults" => max_results = Some(wire::int32(child)?),
+                "NextToken" => next_token = Some(wire::string(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(DescribeVpcEndpointsRequest {
+            dry_run,
+            vpc_endpoint_ids,
+            filters,
+            max_results,
+            next_token,
+        })
+    }
+}
+
+/// The keys DescribeVpcEndpoints refuses, by wire pattern.
+pub const DESCRIBE_VPC_ENDPOINTS_REFUSALS: &[(&[&str], Refusal)] = &[];
 
 /// The model's `AttributeBooleanValue`.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -3853,6 +3906,34 @@ impl Placement {
             group_name,
             tenancy,
             availability_zone,
+        })
+    }
+}
+
+/// The model's `PrivateIpAddressSpecification`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PrivateIpAddressSpecification {
+    /// `Primary`
+    pub primary: Option<bool>,
+    /// `PrivateIpAddress`
+    pub private_ip_address: Option<String>,
+}
+
+impl PrivateIpAddressSpecification {
+    pub fn from_node(node: &Node<'_>) -> Result<Self, ApiError> {
+        wire::no_value(node)?;
+        let mut primary = None;
+        let mut private_ip_address = None;
+        for (segment, child) in node.children() {
+            match *segment {
+                "Primary" => primary = Some(wire::boolean(child)?),
+                "PrivateIpAddress" => private_ip_address = Some(wire::string(child)?),
+                _ => return Err(wire::unknown(child)),
+            }
+        }
+        Ok(PrivateIpAddressSpecification {
+            primary,
+            private_ip_address,
         })
     }
 }

@@ -1345,6 +1345,26 @@ impl XmlContent for DescribeVpcAttributeResult {
     }
 }
 
+/// The model's `DescribeVpcEndpointsResult`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeVpcEndpointsResult {
+    /// `<vpcEndpointSet>`
+    pub vpc_endpoints: Option<Vec<VpcEndpoint>>,
+    /// `<nextToken>`
+    pub next_token: Option<String>,
+}
+
+impl XmlContent for DescribeVpcEndpointsResult {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.vpc_endpoints {
+            wire::xml_list(out, "vpcEndpointSet", "item", v);
+        }
+        if let Some(v) = &self.next_token {
+            wire::xml_element(out, "nextToken", v);
+        }
+    }
+}
+
 /// The model's `DescribeVpcsResult`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribeVpcsResult {
@@ -1436,6 +1456,56 @@ impl XmlContent for DiskInfo {
         }
         if let Some(v) = &self.type_ {
             wire::xml_element(out, "type", v);
+        }
+    }
+}
+
+/// The model's `DnsEntry`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DnsEntry {
+    /// `<dnsName>`
+    pub dns_name: Option<String>,
+    /// `<hostedZoneId>`
+    pub hosted_zone_id: Option<String>,
+}
+
+impl XmlContent for DnsEntry {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.dns_name {
+            wire::xml_element(out, "dnsName", v);
+        }
+        if let Some(v) = &self.hosted_zone_id {
+            wire::xml_element(out, "hostedZoneId", v);
+        }
+    }
+}
+
+/// The model's `DnsOptions`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DnsOptions {
+    /// `<dnsRecordIpType>`
+    pub dns_record_ip_type: Option<String>,
+    /// `<privateDnsOnlyForInboundResolverEndpoint>`
+    pub private_dns_only_for_inbound_resolver_endpoint: Option<bool>,
+    /// `<privateDnsPreference>`
+    pub private_dns_preference: Option<String>,
+    /// `<privateDnsSpecifiedDomainSet>`
+    pub private_dns_specified_domains: Option<Vec<String>>,
+}
+
+impl XmlContent for DnsOptions {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.dns_record_ip_type {
+            wire::xml_element(out, "dnsRecordIpType", v);
+        }
+        if let Some(v) = &self.private_dns_only_for_inbound_resolver_endpoint {
+            wire::xml_element(out, "privateDnsOnlyForInboundResolverEndpoint", v);
+        }
+        if let Some(v) = &self.private_dns_preference {
+            wire::xml_element(out, "privateDnsPreference", v);
+        }
+        if let Some(v) = &self.private_dns_specified_domains {
+            wire::xml_list(out, "privateDnsSpecifiedDomainSet", "item", v);
         }
     }
 }
@@ -4161,6 +4231,26 @@ impl XmlContent for KeyPairInfo {
     }
 }
 
+/// The model's `LastError`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LastError {
+    /// `<message>`
+    pub message: Option<String>,
+    /// `<code>`
+    pub code: Option<String>,
+}
+
+impl XmlContent for LastError {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.message {
+            wire::xml_element(out, "message", v);
+        }
+        if let Some(v) = &self.code {
+            wire::xml_element(out, "code", v);
+        }
+    }
+}
+
 /// The model's `LaunchPermission`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LaunchPermission {
@@ -5046,6 +5136,26 @@ impl XmlContent for OperatorResponse {
     }
 }
 
+/// The model's `PayerResponsibilityEntry`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PayerResponsibilityEntry {
+    /// `<scope>`
+    pub scope: Option<String>,
+    /// `<payerResponsibilityType>`
+    pub payer_responsibility_type: Option<String>,
+}
+
+impl XmlContent for PayerResponsibilityEntry {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.scope {
+            wire::xml_element(out, "scope", v);
+        }
+        if let Some(v) = &self.payer_responsibility_type {
+            wire::xml_element(out, "payerResponsibilityType", v);
+        }
+    }
+}
+
 /// The model's `PerformanceStatusSummary`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PerformanceStatusSummary {
@@ -5766,6 +5876,26 @@ impl XmlContent for SecurityGroup {
     }
 }
 
+/// The model's `SecurityGroupIdentifier`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SecurityGroupIdentifier {
+    /// `<groupId>`
+    pub group_id: Option<String>,
+    /// `<groupName>`
+    pub group_name: Option<String>,
+}
+
+impl XmlContent for SecurityGroupIdentifier {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.group_id {
+            wire::xml_element(out, "groupId", v);
+        }
+        if let Some(v) = &self.group_name {
+            wire::xml_element(out, "groupName", v);
+        }
+    }
+}
+
 /// The model's `StartInstancesResult`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct StartInstancesResult {
@@ -5957,6 +6087,26 @@ impl XmlContent for SubnetCidrBlockState {
         }
         if let Some(v) = &self.status_message {
             wire::xml_element(out, "statusMessage", v);
+        }
+    }
+}
+
+/// The model's `SubnetIpPrefixes`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SubnetIpPrefixes {
+    /// `<subnetId>`
+    pub subnet_id: Option<String>,
+    /// `<ipPrefixSet>`
+    pub ip_prefixes: Option<Vec<String>>,
+}
+
+impl XmlContent for SubnetIpPrefixes {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.subnet_id {
+            wire::xml_element(out, "subnetId", v);
+        }
+        if let Some(v) = &self.ip_prefixes {
+            wire::xml_list(out, "ipPrefixSet", "item", v);
         }
     }
 }
@@ -6557,6 +6707,146 @@ impl XmlContent for VpcEncryptionControlExclusions {
         }
         if let Some(v) = &self.api_gateway_v2 {
             wire::xml_element(out, "apiGatewayV2", v);
+        }
+    }
+}
+
+/// The model's `VpcEndpoint`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VpcEndpoint {
+    /// `<vpcEndpointId>`
+    pub vpc_endpoint_id: Option<String>,
+    /// `<vpcEndpointType>`
+    pub vpc_endpoint_type: Option<String>,
+    /// `<vpcId>`
+    pub vpc_id: Option<String>,
+    /// `<serviceName>`
+    pub service_name: Option<String>,
+    /// `<state>`
+    pub state: Option<String>,
+    /// `<policyDocument>`
+    pub policy_document: Option<String>,
+    /// `<routeTableIdSet>`
+    pub route_table_ids: Option<Vec<String>>,
+    /// `<subnetIdSet>`
+    pub subnet_ids: Option<Vec<String>>,
+    /// `<groupSet>`
+    pub groups: Option<Vec<SecurityGroupIdentifier>>,
+    /// `<ipAddressType>`
+    pub ip_address_type: Option<String>,
+    /// `<dnsOptions>`
+    pub dns_options: Option<DnsOptions>,
+    /// `<privateDnsEnabled>`
+    pub private_dns_enabled: Option<bool>,
+    /// `<requesterManaged>`
+    pub requester_managed: Option<bool>,
+    /// `<networkInterfaceIdSet>`
+    pub network_interface_ids: Option<Vec<String>>,
+    /// `<dnsEntrySet>`
+    pub dns_entries: Option<Vec<DnsEntry>>,
+    /// `<creationTimestamp>`
+    pub creation_timestamp: Option<String>,
+    /// `<tagSet>`
+    pub tags: Option<Vec<Tag>>,
+    /// `<ownerId>`
+    pub owner_id: Option<String>,
+    /// `<lastError>`
+    pub last_error: Option<LastError>,
+    /// `<ipv4PrefixSet>`
+    pub ipv4_prefixes: Option<Vec<SubnetIpPrefixes>>,
+    /// `<ipv6PrefixSet>`
+    pub ipv6_prefixes: Option<Vec<SubnetIpPrefixes>>,
+    /// `<failureReason>`
+    pub failure_reason: Option<String>,
+    /// `<serviceNetworkArn>`
+    pub service_network_arn: Option<String>,
+    /// `<resourceConfigurationArn>`
+    pub resource_configuration_arn: Option<String>,
+    /// `<serviceRegion>`
+    pub service_region: Option<String>,
+    /// `<payerResponsibilitySet>`
+    pub payer_responsibilities: Option<Vec<PayerResponsibilityEntry>>,
+}
+
+impl XmlContent for VpcEndpoint {
+    fn write_content(&self, out: &mut String) {
+        if let Some(v) = &self.vpc_endpoint_id {
+            wire::xml_element(out, "vpcEndpointId", v);
+        }
+        if let Some(v) = &self.vpc_endpoint_type {
+            wire::xml_element(out, "vpcEndpointType", v);
+        }
+        if let Some(v) = &self.vpc_id {
+            wire::xml_element(out, "vpcId", v);
+        }
+        if let Some(v) = &self.service_name {
+            wire::xml_element(out, "serviceName", v);
+        }
+        if let Some(v) = &self.state {
+            wire::xml_element(out, "state", v);
+        }
+        if let Some(v) = &self.policy_document {
+            wire::xml_element(out, "policyDocument", v);
+        }
+        if let Some(v) = &self.route_table_ids {
+            wire::xml_list(out, "routeTableIdSet", "item", v);
+        }
+        if let Some(v) = &self.subnet_ids {
+            wire::xml_list(out, "subnetIdSet", "item", v);
+        }
+        if let Some(v) = &self.groups {
+            wire::xml_list(out, "groupSet", "item", v);
+        }
+        if let Some(v) = &self.ip_address_type {
+            wire::xml_element(out, "ipAddressType", v);
+        }
+        if let Some(v) = &self.dns_options {
+            wire::xml_element(out, "dnsOptions", v);
+        }
+        if let Some(v) = &self.private_dns_enabled {
+            wire::xml_element(out, "privateDnsEnabled", v);
+        }
+        if let Some(v) = &self.requester_managed {
+            wire::xml_element(out, "requesterManaged", v);
+        }
+        if let Some(v) = &self.network_interface_ids {
+            wire::xml_list(out, "networkInterfaceIdSet", "item", v);
+        }
+        if let Some(v) = &self.dns_entries {
+            wire::xml_list(out, "dnsEntrySet", "item", v);
+        }
+        if let Some(v) = &self.creation_timestamp {
+            wire::xml_element(out, "creationTimestamp", v);
+        }
+        if let Some(v) = &self.tags {
+            wire::xml_list(out, "tagSet", "item", v);
+        }
+        if let Some(v) = &self.owner_id {
+            wire::xml_element(out, "ownerId", v);
+        }
+        if let Some(v) = &self.last_error {
+            wire::xml_element(out, "lastError", v);
+        }
+        if let Some(v) = &self.ipv4_prefixes {
+            wire::xml_list(out, "ipv4PrefixSet", "item", v);
+        }
+        if let Some(v) = &self.ipv6_prefixes {
+            wire::xml_list(out, "ipv6PrefixSet", "item", v);
+        }
+        if let Some(v) = &self.failure_reason {
+            wire::xml_element(out, "failureReason", v);
+        }
+        if let Some(v) = &self.service_network_arn {
+            wire::xml_element(out, "serviceNetworkArn", v);
+        }
+        if let Some(v) = &self.resource_configuration_arn {
+            wire::xml_element(out, "resourceConfigurationArn", v);
+        }
+        if let Some(v) = &self.service_region {
+            wire::xml_element(out, "serviceRegion", v);
+        }
+        if let Some(v) = &self.payer_responsibilities {
+            wire::xml_list(out, "payerResponsibilitySet", "item", v);
         }
     }
 }

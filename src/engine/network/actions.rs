@@ -1172,6 +1172,7 @@ impl Engine {
         association_id: Option<String>,
         public_ip: Option<String>,
     ) -> Result<(), EngineError> {
+        let settings = self.settings().clone();
         self.change_network(account_id, move |_, conn, net| {
             let eip = match (&association_id, &public_ip) {
                 (Some(a), _) => {
@@ -1194,6 +1195,7 @@ impl Engine {
                     ))
                 }
             };
+            let interface_id = eip.interface_id.clone();
             rows::update_public(
                 conn,
                 &PublicAddressRow {
@@ -1203,6 +1205,23 @@ impl Engine {
                     ..eip
                 },
             )?;
+            // EC2 gives an instance with one interface, in a subnet that maps public addresses,
+            // a new public address once its Elastic IP leaves it.
+            let eni =
+                interface_id.and_then(|id| net.interfaces.iter().find(|i| i.interface_id == id));
+            if let Some(instance_id) = eni
+                .filter(|i| i.device_index == Some(0))
+                .and_then(|i| i.instance_id.as_deref())
+            {
+                let interfaces = net
+                    .interfaces
+                    .iter()
+                    .filter(|i| i.instance_id.as_deref() == Some(instance_id))
+                    .count();
+                if interfaces == 1 {
+                    super::interfaces::renew_launch_public(conn, &settings, instance_id)?;
+                }
+            }
             Ok(())
         })
         .await

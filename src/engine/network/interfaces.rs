@@ -445,6 +445,7 @@ impl crate::engine::Engine {
         subnet_id: &str,
         description: Option<String>,
         private_ip: Option<String>,
+        secondary: Vec<String>,
         group_ids: Vec<String>,
         secondary_count: Option<i32>,
         tags: Vec<crate::engine::tags::Tag>,
@@ -498,6 +499,25 @@ impl crate::engine::Engine {
                 placement.private_ip,
                 true,
             )?;
+            let cidr = Cidr::parse(&placement.subnet.cidr_block).ok_or_else(|| {
+                EngineError::Io(format!(
+                    "subnet {} has no block",
+                    placement.subnet.subnet_id
+                ))
+            })?;
+            for text in &secondary {
+                let addr: Ipv4Addr = text.parse().map_err(|_| {
+                    EngineError::InvalidParameterValue(format!("Invalid IPv4 address: {text}"))
+                })?;
+                if !cidr.assignable(addr) {
+                    return Err(NetworkFault::AddressOutsideSubnet {
+                        address: text.clone(),
+                        subnet_id: placement.subnet.subnet_id.clone(),
+                    }
+                    .into());
+                }
+                take_private_address(conn, &placement.subnet, &interface_id, Some(addr), false)?;
+            }
             for _ in 0..secondary_count.unwrap_or(0).max(0) {
                 take_private_address(conn, &placement.subnet, &interface_id, None, false)?;
             }

@@ -397,6 +397,8 @@ impl AccountNetwork {
 
 const VPC_FILTERS: &[&str] = &[
     "cidr",
+    "cidr-block",
+    "cidrBlock",
     "cidr-block-association.cidr-block",
     "cidr-block-association.association-id",
     "cidr-block-association.state",
@@ -540,7 +542,9 @@ const INTERFACE_FILTERS: &[&str] = &[
 fn vpc_values(v: &Vpc, filter: &str) -> Vec<String> {
     let r = &v.row;
     match filter {
-        "cidr" | "cidr-block-association.cidr-block" => vec![r.cidr_block.clone()],
+        "cidr" | "cidr-block" | "cidrBlock" | "cidr-block-association.cidr-block" => {
+            vec![r.cidr_block.clone()]
+        }
         "cidr-block-association.association-id" => vec![r.cidr_association_id.clone()],
         "cidr-block-association.state" => vec!["associated".into()],
         "dhcp-options-id" => vec![v.dhcp_options_id.clone()],
@@ -786,7 +790,35 @@ fn dhcp_values(d: &DhcpOptions, filter: &str) -> Vec<String> {
     }
 }
 
+const ENDPOINT_FILTERS: &[&str] = &[
+    "ip-address-type",
+    "service-name",
+    "service-region",
+    "tag-key",
+    "vpc-id",
+    "vpc-endpoint-id",
+    "vpc-endpoint-state",
+    "vpc-endpoint-type",
+];
+
 impl Engine {
+    /// DescribeVpcEndpoints: the filters and ids checked; no endpoint exists (none can be made).
+    pub async fn describe_vpc_endpoints(
+        &self,
+        account_id: &str,
+        endpoint_ids: &[String],
+        filters: &[Filter],
+        page: &Page,
+    ) -> Result<(), EngineError> {
+        check_filters(filters, ENDPOINT_FILTERS)?;
+        self.pager()
+            .start(&format!("DescribeVpcEndpoints/{account_id}"), page)?;
+        match endpoint_ids.first() {
+            Some(id) => Err(EngineError::VpcEndpointNotFound(id.clone())),
+            None => Ok(()),
+        }
+    }
+
     /// DescribeNetworkAcls: each VPC's default ACL.
     pub async fn describe_network_acls(
         &self,
