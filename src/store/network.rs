@@ -171,11 +171,11 @@ pub fn setting_or_init(
 // --- VPCs ---------------------------------------------------------------------------------
 
 pub fn insert_vpc(conn: &mut DbConnection, row: &VpcRow) -> Result<bool, StoreError> {
-    super::inserted(
+    try_insert(conn, |conn| {
         diesel::insert_into(vpcs::table)
             .values(row.clone())
-            .execute(conn),
-    )
+            .execute(conn)
+    })
 }
 
 pub fn vpcs_of(conn: &mut DbConnection, account_id: &str) -> Result<Vec<VpcRow>, StoreError> {
@@ -253,11 +253,11 @@ pub fn count_vpcs(conn: &mut DbConnection, account_id: &str) -> Result<i64, Stor
 // --- subnets ------------------------------------------------------------------------------
 
 pub fn insert_subnet(conn: &mut DbConnection, row: &SubnetRow) -> Result<bool, StoreError> {
-    super::inserted(
+    try_insert(conn, |conn| {
         diesel::insert_into(subnets::table)
             .values(row.clone())
-            .execute(conn),
-    )
+            .execute(conn)
+    })
 }
 
 pub fn subnets_of(conn: &mut DbConnection, account_id: &str) -> Result<Vec<SubnetRow>, StoreError> {
@@ -308,11 +308,11 @@ pub fn delete_subnet(conn: &mut DbConnection, subnet_id: &str) -> Result<(), Sto
 // --- internet gateways --------------------------------------------------------------------
 
 pub fn insert_gateway(conn: &mut DbConnection, row: &GatewayRow) -> Result<bool, StoreError> {
-    super::inserted(
+    try_insert(conn, |conn| {
         diesel::insert_into(internet_gateways::table)
             .values(row.clone())
-            .execute(conn),
-    )
+            .execute(conn)
+    })
 }
 
 pub fn gateways_of(
@@ -362,11 +362,11 @@ pub fn insert_route_table(
     conn: &mut DbConnection,
     row: &RouteTableRow,
 ) -> Result<bool, StoreError> {
-    super::inserted(
+    try_insert(conn, |conn| {
         diesel::insert_into(route_tables::table)
             .values(row.clone())
-            .execute(conn),
-    )
+            .execute(conn)
+    })
 }
 
 pub fn route_tables_of(
@@ -428,11 +428,11 @@ pub fn all_routes(conn: &mut DbConnection) -> Result<Vec<RouteRow>, StoreError> 
 
 /// Inserts a route; false if the table has one to that destination.
 pub fn insert_route(conn: &mut DbConnection, row: &RouteRow) -> Result<bool, StoreError> {
-    super::inserted(
+    try_insert(conn, |conn| {
         diesel::insert_into(routes::table)
             .values(row.clone())
-            .execute(conn),
-    )
+            .execute(conn)
+    })
 }
 
 /// Deletes a route; false if there was none.
@@ -459,11 +459,11 @@ pub fn insert_association(
     conn: &mut DbConnection,
     row: &AssociationRow,
 ) -> Result<bool, StoreError> {
-    super::inserted(
+    try_insert(conn, |conn| {
         diesel::insert_into(route_table_associations::table)
             .values(row.clone())
-            .execute(conn),
-    )
+            .execute(conn)
+    })
 }
 
 pub fn associations_of(
@@ -513,11 +513,11 @@ pub fn move_association(
 // --- security groups ----------------------------------------------------------------------
 
 pub fn insert_group(conn: &mut DbConnection, row: &GroupRow) -> Result<bool, StoreError> {
-    super::inserted(
+    try_insert(conn, |conn| {
         diesel::insert_into(security_groups::table)
             .values(row.clone())
-            .execute(conn),
-    )
+            .execute(conn)
+    })
 }
 
 pub fn groups_of(conn: &mut DbConnection, account_id: &str) -> Result<Vec<GroupRow>, StoreError> {
